@@ -1,0 +1,4 @@
+"""`python -m fastmlp` is the `fastmlp` command."""
+from .cli import main
+
+raise SystemExit(main())

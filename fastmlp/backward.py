@@ -1,0 +1,19 @@
+"""Backward pass: the fused softmax/cross-entropy gradient, then per layer two BLAS matmuls and
+the fused ReLU-backward/bias-gradient kernel. Gradients land in model.grads."""
+import numpy as np
+
+from .kernels import relu_backward, softmax_xent_backward
+
+
+def backward(model, ws, x, y):
+    """Gradients of the mean cross-entropy of the last forward(model, ws, x) against labels y
+    (B,); returns that loss. Every parameter gradient is overwritten, so no zeroing is needed."""
+    loss = softmax_xent_backward(ws.deltas[-1], model.dbiases[-1], ws.partial, ws.loss_partial,
+                                 ws.logits, y)
+    for l in range(model.n_layers - 1, -1, -1):
+        a_prev = x if l == 0 else ws.acts[l - 1]
+        np.matmul(a_prev.T, ws.deltas[l], out=model.dweights[l])
+        if l > 0:  # the input layer needs no gradient with respect to the pixels
+            np.matmul(ws.deltas[l], model.weights[l].T, out=ws.deltas[l - 1])
+            relu_backward(ws.deltas[l - 1], model.dbiases[l - 1], ws.partial, ws.acts[l - 1])
+    return loss

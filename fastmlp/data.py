@@ -1,0 +1,274 @@
+"""Find, download and load MNIST-style datasets as float arrays split into train/val/test."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_atomically
+from .errors import DataError, FastMLPError
+from .idx import parse_idx, read_idx_sha256
+
+# Every MNIST-style dataset uses these four names; each may be stored as NAME.gz or raw NAME.
+TRAIN_IMAGES = "train-images-idx3-ubyte"
+TRAIN_LABELS = "train-labels-idx1-ubyte"
+TEST_IMAGES = "t10k-images-idx3-ubyte"
+TEST_LABELS = "t10k-labels-idx1-ubyte"
+FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+
+N_CLASSES = 10
+
+# A source checkout (or editable install) ships MNIST under the repository's data/.
+REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What fastmlp knows about one dataset: checksums, where a system may hold it, mirrors."""
+
+    sha256: dict[str, str]  # file name in FILES -> SHA-256 of its uncompressed bytes
+    system_dirs: tuple[Path, ...] = ()
+    mirrors: tuple[str, ...] = ()  # base URLs; the file name NAME.gz is appended
+    install_hint: str = ""  # another way to get the files, for the not-found message
+
+
+DATASETS = {
+    "mnist": DatasetSpec(
+        sha256={
+            TRAIN_IMAGES: "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            TRAIN_LABELS: "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            TEST_IMAGES: "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            TEST_LABELS: "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+        mirrors=(
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+        ),
+    ),
+    # Checksums computed from Debian's dataset-fashion-mnist package (see data/README.md).
+    "fashion-mnist": DatasetSpec(
+        sha256={
+            TRAIN_IMAGES: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            TRAIN_LABELS: "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            TEST_IMAGES: "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            TEST_LABELS: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
+        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+        install_hint="apt-get install dataset-fashion-mnist",
+    ),
+}
+
+_DOWNLOAD_TIMEOUT_S = 60
+
+
+class DatasetNotFound(DataError):
+    """No directory on the search path holds all four files of a dataset."""
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """One part of a dataset: images as rows of features in [0, 1], labels as class indices."""
+
+    x: np.ndarray  # (n, n_features) float32 or float64, C-contiguous
+    y: np.ndarray  # (n,) int32, C-contiguous
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __repr__(self) -> str:
+        return f"Split(x={self.x.dtype}{list(self.x.shape)}, y={self.y.dtype}{list(self.y.shape)})"
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    name: str
+    directory: Path  # where the four files were read from
+    train: Split
+    val: Split
+    test: Split
+    sha256: dict[str, str] = field(repr=False)  # file name -> SHA-256 of its uncompressed bytes
+
+    @property
+    def n_features(self) -> int:
+        return self.train.x.shape[1]
+
+    @property
+    def n_classes(self) -> int:
+        return N_CLASSES
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        known = ", ".join(sorted(DATASETS))
+        raise FastMLPError(f"unknown dataset {name!r}; known datasets: {known}") from None
+
+
+def cache_dir() -> Path:
+    """The per-user directory that `download_dataset` fills: $XDG_CACHE_HOME/fastmlp."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fastmlp"
+
+
+def candidate_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The directories searched for dataset `name`, in order. An explicit data_dir is the only
+    place searched: a mistyped --data-dir must fail, not quietly load other files."""
+    spec = dataset_spec(name)
+    if data_dir is not None:
+        return [Path(data_dir) / name, Path(data_dir)]
+    roots = []
+    if os.environ.get("FASTMLP_DATA"):
+        roots.append(Path(os.environ["FASTMLP_DATA"]))
+    roots += [REPO_DATA, cache_dir()]
+    return [d for root in roots for d in (root / name, root)] + list(spec.system_dirs)
+
+
+def find_dataset_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
+    """The first directory in `candidate_dirs` that holds all four files, gzipped or raw."""
+    searched = candidate_dirs(name, data_dir)
+    for directory in searched:
+        if all(_file_in(directory, f) for f in FILES):
+            return directory
+    gz_names = ", ".join(f + ".gz" for f in FILES)
+    others = f"run `fastmlp download {name}`"
+    hint = dataset_spec(name).install_hint
+    if hint:
+        others += f" or `{hint}`"
+    raise DatasetNotFound(
+        f"{name}: dataset files not found; looked in {', '.join(map(str, searched))}; "
+        f"put {gz_names} in {cache_dir() / name}, or {others}"
+    )
+
+
+def _file_in(directory: Path, name: str) -> Path | None:
+    # The raw file wins when both exist: it loads without decompressing.
+    for candidate in (directory / name, directory / (name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def download_dataset(
+    name: str,
+    dest_root: str | os.PathLike | None = None,
+    mirrors: tuple[str, ...] | list[str] | None = None,
+) -> Path:
+    """Fetch the four .gz files into `<dest_root or cache_dir()>/<name>/`; return that directory.
+
+    Mirrors are tried in order for each file; a file is written (atomically) only once the
+    SHA-256 of its uncompressed content matches the registry.
+    """
+    import urllib.request  # only here: it costs ~50 ms of start-up to every other command
+    from http.client import HTTPException
+
+    spec = dataset_spec(name)
+    mirrors = spec.mirrors if mirrors is None else tuple(mirrors)
+    dest = Path(dest_root if dest_root is not None else cache_dir()) / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for file in FILES:
+        gz_name = file + ".gz"
+        failures = []
+        for mirror in mirrors:
+            url = mirror.rstrip("/") + "/" + gz_name
+            try:
+                with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
+                    data = response.read()
+                parse_idx(data, url, expect_sha256=spec.sha256[file])
+            except (OSError, HTTPException, ValueError, DataError) as e:
+                failures.append(str(e) if isinstance(e, DataError) else f"{url}: {e}")
+                continue
+            write_atomically(dest / gz_name, data)
+            break
+        else:
+            raise DataError(
+                f"{name}: could not download {gz_name} ({'; '.join(failures) or 'no mirrors'}); "
+                f"copy the four .gz files into {dest} by hand"
+            )
+    return dest
+
+
+def load_dataset(
+    name: str = "mnist",
+    *,
+    dtype=np.float32,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    data_dir: str | os.PathLike | None = None,
+) -> Dataset:
+    """Load dataset `name`, checksums verified, with a seeded train/validation split.
+
+    Images become rows of `dtype` features in [0, 1]; labels become int32. The first
+    round(n * val_fraction) images of a `seed`-determined permutation of the training set
+    form the validation split; the test set is kept as shipped.
+    """
+    spec = dataset_spec(name)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise FastMLPError(f"dtype {dtype} not supported, use float32 or float64")
+    if not 0 < val_fraction < 1:
+        raise FastMLPError(f"val_fraction {val_fraction} must be strictly between 0 and 1")
+    directory = find_dataset_dir(name, data_dir)
+    paths = {f: _file_in(directory, f) for f in FILES}
+    arrays, digests = {}, {}
+    for f, path in paths.items():
+        arrays[f], digests[f] = read_idx_sha256(path, expect_sha256=spec.sha256[f])
+
+    train_x, train_y = _checked_pair(arrays, paths, TRAIN_IMAGES, TRAIN_LABELS)
+    test_x, test_y = _checked_pair(arrays, paths, TEST_IMAGES, TEST_LABELS)
+    if test_x.shape[1:] != train_x.shape[1:]:
+        raise DataError(
+            f"{paths[TEST_IMAGES]}: images are {_dims(test_x)}, but the training images in "
+            f"{paths[TRAIN_IMAGES]} are {_dims(train_x)}"
+        )
+
+    n = len(train_y)
+    n_val = round(n * val_fraction)
+    if not 0 < n_val < n:
+        raise FastMLPError(
+            f"val_fraction {val_fraction} leaves an empty split of the {n} training images"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    return Dataset(
+        name=name,
+        directory=directory,
+        train=_split(train_x, train_y, order[n_val:], dtype),
+        val=_split(train_x, train_y, order[:n_val], dtype),
+        test=_split(test_x, test_y, None, dtype),
+        sha256=digests,
+    )
+
+
+def _checked_pair(arrays, paths, images_name, labels_name) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = arrays[images_name], arrays[labels_name]
+    if images.ndim != 3:
+        raise DataError(
+            f"{paths[images_name]}: images have rank {images.ndim}, expected 3 (count, rows, cols)"
+        )
+    if labels.ndim != 1:
+        raise DataError(f"{paths[labels_name]}: labels have rank {labels.ndim}, expected 1")
+    if len(labels) != len(images):
+        raise DataError(
+            f"{paths[labels_name]}: {len(labels)} labels for the {len(images)} images in "
+            f"{paths[images_name]}"
+        )
+    if labels.size and labels.max() >= N_CLASSES:
+        raise DataError(
+            f"{paths[labels_name]}: label {labels.max()} outside 0..{N_CLASSES - 1}"
+        )
+    return images, labels
+
+
+def _dims(images: np.ndarray) -> str:
+    return "x".join(map(str, images.shape[1:]))
+
+
+def _split(images: np.ndarray, labels: np.ndarray, rows: np.ndarray | None, dtype) -> Split:
+    flat = images.reshape(len(images), -1)
+    if rows is not None:
+        # Gather the uint8 rows first: a quarter of the bytes of gathering floats.
+        flat, labels = flat[rows], labels[rows]
+    # Dividing with dtype= converts each uint8 straight to dtype: no float64 temporary.
+    x = np.divide(flat, 255, dtype=dtype)
+    return Split(x=x, y=labels.astype(np.int32))

@@ -1,0 +1,13 @@
+"""The error types fastmlp raises for problems a user can fix.
+
+The command line turns every FastMLPError into one line on stderr and exit status 2; anything
+else is a bug and keeps its traceback.
+"""
+
+
+class FastMLPError(Exception):
+    """A problem with the user's input, files or settings; the message is one line."""
+
+
+class DataError(FastMLPError):
+    """A dataset file is missing, unreadable or not what it claims to be."""

@@ -1,0 +1,61 @@
+"""Preallocated buffers for forward and backward passes over batches of up to `rows` rows.
+
+Everything a training step writes lives here or in the model, so the hot loop allocates no
+array memory. A batch with fewer rows (the last partial minibatch, an evaluation tail) uses
+`rows_view(n)`: views of the first n rows, which stay C-contiguous, made once and cached.
+"""
+import numpy as np
+
+from .kernels import n_chunks
+
+
+class Workspace:
+    def __init__(self, model, rows, *, backward=True, gather=True, _parent=None):
+        """Buffers for `model` and batches of up to `rows` rows. backward=False leaves out the
+        deltas (evaluation); gather=False leaves out the minibatch input buffer, for passes that
+        read contiguous rows of a dataset directly (full batch, evaluation)."""
+        self.rows = rows
+        self._views = {}
+        if _parent is None:
+            widths = model.sizes[1:]
+            dtype = model.dtype
+            self.x = np.zeros((rows, model.sizes[0]), dtype) if gather else None  # (B, n_in)
+            self.y = np.zeros(rows, np.int32) if gather else None  # (B,) minibatch labels
+            self.acts = [np.zeros((rows, w), dtype) for w in widths]  # (B, H_l); last: logits
+            self.deltas = ([np.zeros((rows, w), dtype) for w in widths]  # (B, H_l) dL/dz
+                           if backward else None)
+            self.partial = np.zeros((n_chunks(rows), max(widths)), dtype)  # per-chunk sums
+            self.loss_partial = np.zeros(n_chunks(rows), np.float64)  # (chunks,)
+            self.count_partial = np.zeros(n_chunks(rows), np.int64)  # (chunks,)
+        else:
+            self.x = None if _parent.x is None else _parent.x[:rows]
+            self.y = None if _parent.y is None else _parent.y[:rows]
+            self.acts = [a[:rows] for a in _parent.acts]
+            self.deltas = None if _parent.deltas is None else [d[:rows] for d in _parent.deltas]
+            # Kernels use only the first n_chunks(rows) rows of the scratch buffers.
+            self.partial = _parent.partial
+            self.loss_partial = _parent.loss_partial
+            self.count_partial = _parent.count_partial
+
+    @property
+    def logits(self):
+        return self.acts[-1]  # (B, n_out)
+
+    def rows_view(self, rows):
+        """This workspace cut to its first `rows` rows (the same workspace when rows == self.rows)."""
+        if rows == self.rows:
+            return self
+        if not 0 < rows < self.rows:
+            raise ValueError(f"a workspace for {self.rows} rows cannot hold {rows}")
+        view = self._views.get(rows)
+        if view is None:
+            view = self._views[rows] = Workspace(None, rows, _parent=self)
+        return view
+
+    @property
+    def nbytes(self):
+        buffers = [self.x, self.y, *self.acts, *(self.deltas or ()), self.partial]
+        return sum(b.nbytes for b in buffers if b is not None)
+
+    def __repr__(self):
+        return f"Workspace(rows={self.rows}, {self.nbytes / 2**20:.1f} MiB)"

@@ -1,0 +1,83 @@
+"""The real command line in a subprocess: outputs, the summary line, and one-line errors."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_train_writes_json_history_and_prints_a_summary(tmp_path):
+    out = tmp_path / "run.json"
+    proc = run("train", "--layers", 32, "--epochs", 3, "--batch-size", 1000, "--threads", 2,
+               "--eval-every", 2, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    summary = proc.stdout.strip().splitlines()
+    assert len(summary) == 1 and summary[0].startswith("val ") and "samples/s" in summary[0]
+    assert "epoch" in proc.stderr  # the progress bar
+    report = json.loads(out.read_text())
+    assert report["config"]["layers"] == [32] and report["config"]["batch_size"] == 1000
+    history = report["history"]
+    assert [e["epoch"] for e in history] == [1, 2, 3]
+    assert [e["test_acc"] is not None for e in history] == [False, True, True]
+    assert report["summary"]["val_acc"] == history[-1]["val_acc"] > 0.8
+    assert f"{100 * report['summary']['val_acc']:.2f}%" in summary[0]
+    assert list(tmp_path.iterdir()) == [out]  # no temporary file left beside it
+
+
+def test_train_writes_csv_when_asked_and_quiet_means_no_bar(tmp_path):
+    out = tmp_path / "run.csv"
+    proc = run("train", "--layers", 16, "--epochs", 2, "--quiet", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    rows = list(csv.DictReader(out.open()))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"train_loss", "train_acc", "val_acc", "test_acc", "seconds"} <= set(rows[0])
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--layers"], "--layers"),
+    (["--layers", "0"], "--layers"),
+    (["--layers", "12", "x"], "--layers"),
+    (["--epochs", "-1"], "--epochs"),
+    (["--epochs", "0"], "--epochs"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "-0.1"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--threads", "0"], "--threads"),
+    (["--val-fraction", "1.5"], "--val-fraction"),
+    (["--dataset", "cifar"], "--dataset"),
+    (["--init", "zeros"], "--init"),
+    (["--dtype", "float16"], "--dtype"),
+    (["--out", "/no/such/dir/run.json"], "does not exist"),
+    (["--data-dir", "{tmp}"], "not found"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
+    out = tmp_path / "run.json"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = run("train", "--epochs", 1, *args, "--out", out) if "--out" not in args else \
+        run("train", *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("fastmlp") and "error" in lines[0] and words in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_output_path_that_is_a_directory_is_refused(tmp_path):
+    proc = run("train", "--epochs", 1, "--out", tmp_path)
+    assert proc.returncode == 2 and "is a directory" in proc.stderr
+
+
+def test_help_lists_the_options():
+    proc = run("train", "--help")
+    assert proc.returncode == 0
+    for option in ("--layers", "--batch-size", "--threads", "--dtype", "--out", "--quiet"):
+        assert option in proc.stdout
