@@ -26,7 +26,7 @@ def test_gradients_match_finite_differences(sizes, init):
 
     ws = Workspace(model, rows)
     forward(model, ws, x)
-    loss = backward(model, ws, x, y)
+    loss = backward(model, ws, x.T, y)
     assert loss == pytest.approx(naive.loss_of(model.weights, model.biases, x, y), rel=1e-12)
 
     tensors = [(p, g) for pair in zip(zip(model.weights, model.dweights),
@@ -69,7 +69,7 @@ def test_one_sgd_step_by_hand():
     y = np.array([0], np.int32)
     ws = Workspace(model, 1)
     forward(model, ws, x)  # hidden = relu([1.5, 1.0]) = [1.5, 1.0]; logits = [1.5, 1.0]
-    backward(model, ws, x, y)
+    backward(model, ws, x.T, y)
     p0 = 1 / (1 + np.exp(-0.5))  # softmax of [1.5, 1.0]
     dlogits = np.array([p0 - 1, 1 - p0])
     np.testing.assert_allclose(model.dbiases[1], dlogits)

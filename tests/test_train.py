@@ -119,7 +119,7 @@ def test_full_batch_epoch_is_one_gradient_step():
     from fastmlp.workspace import Workspace
     ws = Workspace(model, 300)
     forward(model, ws, data.train.x)
-    backward(model, ws, data.train.x, data.train.y)
+    backward(model, ws, data.train.x.T, data.train.y)
     np.testing.assert_allclose(result.model.params, model.params - 0.3 * model.grads,
                                rtol=1e-12)
 
