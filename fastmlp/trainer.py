@@ -10,7 +10,7 @@ from .backward import backward
 from .config import TrainConfig, dataset_for
 from .errors import FastMLPError
 from .forward import forward
-from .kernels import count_correct, gather_rows
+from .kernels import count_correct, gather_rows, transpose
 from .model import MLP, parse_dtype
 from .threads import kernel_threads, thread_limits
 from .update import SGD
@@ -94,7 +94,10 @@ class Trainer:
         self.ws = Workspace(model, self.batch_size, gather=not self.full_batch)
         # Full batch reads the same inputs every step, so a contiguous transposed copy (one more
         # copy of the training set) pays for itself in the first layer's weight gradient.
-        self.x_t = np.ascontiguousarray(x.T) if self.full_batch else None  # (n_in, N)
+        self.x_t = None
+        if self.full_batch:
+            self.x_t = np.empty(x.shape[::-1], x.dtype)  # (n_in, N)
+            transpose(self.x_t, x)
         self.order = np.arange(n, dtype=np.int64)
         self.bounds = [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
 

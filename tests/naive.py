@@ -45,6 +45,10 @@ def gather_rows(x, y, index):
     return x[index], y[index]
 
 
+def transpose(x):
+    return x.T.copy()
+
+
 def sgd_update(params, grads, lr):
     return params - lr * grads
 

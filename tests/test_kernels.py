@@ -109,6 +109,15 @@ def test_gather_rows(rng, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (5, 784), (100, 33), (64, 64), (257, 31)])
+def test_transpose(rng, dtype, shape):
+    x = rng.random(shape).astype(dtype)
+    out = np.empty(shape[::-1], dtype)
+    kernels.transpose(out, x)
+    np.testing.assert_array_equal(out, naive.transpose(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_sgd_update(rng, dtype):
     params = rng.normal(size=1001).astype(dtype)
     grads = rng.normal(size=1001).astype(dtype)
