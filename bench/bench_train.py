@@ -1,37 +1,72 @@
-"""Training throughput of [128, 64, 32] on MNIST, float32, 2 threads: one full-batch step
-(the documents' epoch) and one epoch at batch 128, each beside the sgemm roofline.
+"""Training throughput per configuration: hidden layers x batch size x dtype x BLAS threads,
+as whole epochs and as single minibatch steps, each beside the GEMM peak measured in the same
+run.
 
-Run for numbers: python -m pytest bench --benchmark-enable
-(the ordinary test run executes each case once, untimed, as a smoke test).
+The ordinary test run executes every case once, untimed (--benchmark-disable in pyproject), to
+prove it runs. For numbers: python -m pytest bench --benchmark-enable
 """
-import numpy as np
 import pytest
 
-from fastmlp.model import MLP
-from fastmlp.threads import thread_limits
-from fastmlp.trainer import Trainer
-from fastmlp.update import SGD
+from fastmlp.bench import make_trainer
+from fastmlp.threads import kernel_threads, thread_limits
 
-THREADS = 2
-LAYERS = (128, 64, 32)
+LAYERS = [(10,), (128,), (128, 64, 32), (512, 256)]
+BATCHES = [128, 1024, None]
+DTYPES = ["float32", "float64"]
+THREADS = [1, 2]
 
 
-@pytest.mark.parametrize("batch_size", [None, 128], ids=["full-batch", "batch-128"])
-def test_train_epoch_throughput(benchmark, mnist32, sgemm_peak, report, batch_size):
-    x, y = mnist32.train.x, mnist32.train.y
-    model = MLP([x.shape[1], *LAYERS, 10], np.float32).initialize("he", np.random.default_rng(0))
-    trainer = Trainer(model, SGD(0.1), x, y, batch_size, np.random.default_rng(0))
-    benchmark.group = f"train [128, 64, 32] float32 {THREADS} threads"
-    with thread_limits(THREADS):
-        trainer.epoch()  # JIT dispatch and first-touch of the workspace, outside the timing
-        benchmark.pedantic(trainer.epoch, rounds=10 if batch_size is None else 5, iterations=1)
+def _ids(value):
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return "full" if value is None else str(value)
+
+
+def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak):
     if benchmark.disabled:
         return
-    seconds = benchmark.stats.stats.min
-    samples_per_s = len(y) / seconds
+    samples_per_s = rows / benchmark.stats.stats.min
     gflops = model.flops_per_sample() * samples_per_s / 1e9
-    peak = sgemm_peak(THREADS)
-    fields = dict(samples_per_s=round(samples_per_s), gflops=round(gflops, 1),
-                  sgemm_gflops=round(peak, 1), roofline_pct=round(100 * gflops / peak, 1))
-    benchmark.extra_info.update(fields)
-    report(**fields)
+    peak = gemm_peak(dtype, threads)
+    record(samples_per_s=round(samples_per_s), gflops=round(gflops, 1),
+           gemm_peak_gflops=round(peak, 1), roofline_pct=round(100 * gflops / peak, 1))
+
+
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch_size", BATCHES, ids=_ids)
+@pytest.mark.parametrize("layers", LAYERS, ids=_ids)
+def test_epoch(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size, dtype,
+               threads):
+    """One epoch over the 48,000 training images (at full batch: one gradient step)."""
+    data = mnist_by_dtype(dtype)
+    trainer = make_trainer(layers, batch_size, data)
+    benchmark.group = f"epoch {list(layers)} batch {_ids(batch_size)} {dtype}"
+    with thread_limits(threads):
+        if not benchmark.disabled:
+            trainer.epoch()  # JIT dispatch and first touch of the workspace, untimed
+        benchmark.pedantic(trainer.epoch, rounds=3, iterations=1)
+    _record_rate(record, benchmark, trainer.model, len(data.train.y), threads, dtype, gemm_peak)
+
+
+@pytest.mark.parametrize("threads", THREADS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch_size", [128, 1024])
+@pytest.mark.parametrize("layers", LAYERS, ids=_ids)
+def test_step(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size, dtype,
+              threads):
+    """One minibatch step (forward, backward, update) on a batch already in the workspace."""
+    data = mnist_by_dtype(dtype)
+    trainer = make_trainer(layers, batch_size, data)
+    ws = trainer.ws
+    ws.x[:] = data.train.x[:batch_size]
+    ws.y[:] = data.train.y[:batch_size]
+
+    def step():  # as Trainer.epoch runs it, minus the gather (timed in bench_kernels)
+        trainer.step(ws, ws.x, ws.x.T, ws.y)
+
+    benchmark.group = f"step {list(layers)} batch {batch_size} {dtype}"
+    with thread_limits(threads), kernel_threads(batch_size):
+        step()  # JIT dispatch, untimed
+        benchmark.pedantic(step, rounds=20, iterations=5, warmup_rounds=2)
+    _record_rate(record, benchmark, trainer.model, batch_size, threads, dtype, gemm_peak)

@@ -1,59 +1,83 @@
-"""Shared fixtures for the benchmarks: the data, and the machine's own sgemm peak measured in
-the same run, so that every throughput is also quoted as a share of what BLAS can do here."""
+"""Fixtures for the benchmarks: data, trainers and JIT warm-up outside the timing, and the
+machine's own rooflines measured in the same run (GEMM peak for training, copy bandwidth for
+the memory-bound kernels), so every figure is also a share of what this machine can do.
+
+Each case stores samples/s and its roofline share in pytest-benchmark's extra_info and adds a
+line to the summary printed at the end of the session.
+"""
 import time
 
+import numba
 import numpy as np
 import pytest
 
-from fastmlp.data import load_dataset
-from fastmlp.threads import thread_limits
+from fastmlp.bench import gemm_gflops
+from fastmlp.config import TrainConfig, dataset_for
 
-SGEMM_N = 2048
-_results = []
-
-
-def sgemm_gflops(threads, n=SGEMM_N, repeats=7):
-    """Best-of-`repeats` GFLOPS of an n x n float32 matmul at `threads` BLAS threads."""
-    rng = np.random.default_rng(0)
-    a, b = rng.random((n, n), np.float32), rng.random((n, n), np.float32)
-    c = np.empty((n, n), np.float32)
-    best = float("inf")
-    with thread_limits(threads):
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            np.matmul(a, b, out=c)
-            best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+_lines = []
 
 
 @pytest.fixture(scope="session")
-def mnist32():
-    return load_dataset("mnist", dtype=np.float32)
-
-
-@pytest.fixture(scope="session")
-def sgemm_peak():
-    """GFLOPS of sgemm per thread count, measured once per session on demand."""
+def mnist_by_dtype():
     cache = {}
 
-    def peak(threads):
-        if threads not in cache:
-            cache[threads] = sgemm_gflops(threads)
-        return cache[threads]
+    def get(dtype):
+        if dtype not in cache:
+            cache[dtype] = dataset_for(TrainConfig(dtype=dtype))
+        return cache[dtype]
+    return get
+
+
+@pytest.fixture(scope="session")
+def gemm_peak():
+    """GFLOPS of an n x n GEMM per (dtype, threads), measured once per session on demand."""
+    cache = {}
+
+    def peak(dtype, threads):
+        if (dtype, threads) not in cache:
+            cache[dtype, threads] = gemm_gflops(np.dtype(dtype), threads)
+        return cache[dtype, threads]
     return peak
 
 
+@numba.njit(parallel=True, cache=True)
+def _parallel_copy(out, a):
+    for i in numba.prange(a.shape[0]):
+        out[i] = a[i]
+
+
+@pytest.fixture(scope="session")
+def copy_bandwidth():
+    """GB/s (bytes read + written) of a parallel copy moving `nbytes` in all, at the current
+    numba thread count: the roofline of a memory-bound kernel moving as many bytes."""
+    cache = {}
+
+    def bandwidth(nbytes):
+        if nbytes not in cache:
+            a = np.ones(max(1, nbytes // 8), np.float32)
+            b = np.empty_like(a)
+            _parallel_copy(b, a)
+            best = float("inf")
+            for _ in range(20):
+                t0 = time.perf_counter()
+                _parallel_copy(b, a)
+                best = min(best, time.perf_counter() - t0)
+            cache[nbytes] = 2 * a.nbytes / best / 1e9
+        return cache[nbytes]
+    return bandwidth
+
+
 @pytest.fixture
-def report(request):
-    """Record a line for the summary table printed at the end of the session."""
+def record(benchmark, request):
+    """Store figures in extra_info and in the end-of-session summary (timed runs only)."""
     def add(**fields):
-        _results.append((request.node.name, fields))
+        benchmark.extra_info.update(fields)
+        _lines.append(f"{request.node.name}: " + ", ".join(f"{k} {v}" for k, v in fields.items()))
     return add
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not _results:
-        return
-    terminalreporter.section("fastmlp throughput (measured in this run)")
-    for name, fields in _results:
-        terminalreporter.line(f"{name}: " + ", ".join(f"{k} {v}" for k, v in fields.items()))
+    if _lines:
+        terminalreporter.section("fastmlp throughput (measured in this run)")
+        for line in _lines:
+            terminalreporter.line(line)

@@ -6,14 +6,6 @@ driven by train. Names are imported on first use, so `import fastmlp.data` or th
 line's argument checks do not pay for importing numba and loading the kernels.
 """
 import importlib
-import os
-
-# numba's OpenMP pool and OpenBLAS's pool take turns on the same cores. Spinning OpenMP
-# workers steal the cores from the next BLAS call (measured: a full-batch weight-gradient
-# matmul took 124 ms instead of 82 ms), so idle workers must sleep. libgomp reads this once,
-# when numba first loads it, so it is set before anything imports numba.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp tbb workqueue")
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,6 @@
 """Backward pass: the fused softmax/cross-entropy gradient, then per layer two BLAS matmuls and
 the fused ReLU-backward/bias-gradient kernel. Gradients land in model.grads."""
-import numpy as np
+from numpy import matmul
 
 from .kernels import relu_backward, softmax_xent_backward
 
@@ -16,8 +16,8 @@ def backward(model, ws, x_t, y):
                                  ws.logits, y)
     for l in range(model.n_layers - 1, -1, -1):
         a_prev_t = x_t if l == 0 else ws.acts[l - 1].T
-        np.matmul(a_prev_t, ws.deltas[l], out=model.dweights[l])
+        matmul(a_prev_t, ws.deltas[l], out=model.dweights[l])
         if l > 0:  # the input layer needs no gradient with respect to the pixels
-            np.matmul(ws.deltas[l], model.weights[l].T, out=ws.deltas[l - 1])
+            matmul(ws.deltas[l], model.weights[l].T, out=ws.deltas[l - 1])
             relu_backward(ws.deltas[l - 1], model.dbiases[l - 1], ws.partial, ws.acts[l - 1])
     return loss

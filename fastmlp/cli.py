@@ -114,6 +114,32 @@ def build_parser():
                             "as CSV when FILE ends in .csv (written atomically)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    bench = commands.add_parser(
+        "bench", help="measure training throughput per configuration and thread count",
+        description="Measure training samples/s (best of --repeats epochs after a warm-up "
+                    "epoch) for every combination of the options below, beside the GEMM peak "
+                    "of this machine measured in the same run.")
+    bench.add_argument("--layers", nargs="+", type=_int_at_least(1), action="append",
+                       metavar="N", help="hidden layers; repeat the option for several "
+                                         "architectures (default: 128 64 32)")
+    bench.add_argument("--batch-size", nargs="+", type=_batch_size, default=[None, 128],
+                       metavar="full|N", help="default: full 128")
+    bench.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=["float32"])
+    bench.add_argument("--threads", nargs="+", type=_int_at_least(1), default=None,
+                       metavar="N", help="thread counts to compare (default: 1 and every core)")
+    bench.add_argument("--repeats", type=_int_at_least(1), default=5,
+                       help="timed epochs per measurement, the best counts (default: 5)")
+    bench.add_argument("--peers", action="store_true",
+                       help="also time PyTorch (if installed) and a plain-NumPy trainer on the "
+                            "same configurations, each in its own process")
+    bench.add_argument("--profile", action="store_true",
+                       help="break each measured epoch into phases: batch gather, matmuls, "
+                            "fused kernels, loss, update")
+    bench.add_argument("--json", type=_output_path, metavar="FILE")
+    bench.add_argument("--csv", type=_output_path, metavar="FILE")
+    bench.add_argument("--plot", type=_output_path, metavar="FILE.png",
+                       help="throughput against thread count (needs matplotlib)")
+
     download = commands.add_parser(
         "download", help="fetch a dataset's four IDX files (checksummed) into the user cache",
         description="Download a dataset from its public mirrors, verify each file's SHA-256 "
@@ -140,7 +166,6 @@ def _percent(value):
 def _run_train(args):
     from tqdm import tqdm
 
-    from .atomic import write_atomically
     from .config import TrainConfig, dataset_for
 
     config = TrainConfig(layers=tuple(args.layers), init=args.init, epochs=args.epochs,
@@ -172,10 +197,41 @@ def _run_train(args):
             text = _history_csv(result)
         else:
             text = json.dumps(result.to_dict(), indent=1) + "\n"
+        _write(args.out, text)
+
+
+def _run_bench(args):
+    from . import bench
+    from .peers import PEERS
+    from .threads import default_threads
+
+    if args.plot is not None:
         try:
-            write_atomically(args.out, text)
-        except OSError as e:
-            raise FastMLPError(f"cannot write {args.out}: {e.strerror or e}") from None
+            import matplotlib  # noqa: F401  (checked before an hour of measuring, not after)
+        except ImportError:
+            raise FastMLPError("--plot needs matplotlib: pip install matplotlib") from None
+    threads = args.threads or sorted({1, default_threads()})
+    peers = PEERS if args.peers else ()
+    rows = bench.run(args.layers or [[128, 64, 32]], args.batch_size, args.dtype, threads,
+                     repeats=args.repeats, peers=peers, profile=args.profile,
+                     log=lambda line: print(line, file=sys.stderr))
+    print(bench.table(rows, peers))
+    if args.profile:
+        print(bench.profile_table(rows))
+    outputs = [(args.json, lambda: bench.to_json(rows)),
+               (args.csv, lambda: bench.to_csv(rows, peers)),
+               (args.plot, lambda: bench.plot(rows))]
+    for path, render in outputs:
+        if path is not None:
+            _write(path, render())
+
+
+def _write(path, data):
+    from .atomic import write_atomically
+    try:
+        write_atomically(path, data)
+    except OSError as e:
+        raise FastMLPError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _run_download(args):
@@ -186,7 +242,8 @@ def _run_download(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        {"train": _run_train, "download": _run_download}[args.command](args)
+        {"train": _run_train, "bench": _run_bench,
+         "download": _run_download}[args.command](args)
     except FastMLPError as e:
         print(f"fastmlp: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

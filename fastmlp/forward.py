@@ -1,5 +1,5 @@
 """Forward pass: BLAS matmuls into the workspace, then the fused bias(+ReLU) kernels."""
-import numpy as np
+from numpy import matmul
 
 from .kernels import bias_add, bias_relu
 
@@ -13,7 +13,7 @@ def forward(model, ws, x):
     last = model.n_layers - 1
     a = x
     for l, (w, b, z) in enumerate(zip(model.weights, model.biases, ws.acts)):
-        np.matmul(a, w, out=z)
+        matmul(a, w, out=z)
         if l < last:
             bias_relu(z, b)
         else:

@@ -10,9 +10,21 @@ Parallel reductions split the rows into fixed chunks of CHUNK_ROWS, write one pa
 chunk and add the partials in chunk order, so a result depends neither on the thread count nor
 on scheduling: the same seed gives the same history at 1 or 2 threads (up to what BLAS does).
 """
-import numba
-import numpy as np
-from numba import prange
+import os
+
+# numba's OpenMP pool and OpenBLAS's pool take turns on the same cores. Spinning OpenMP
+# workers steal the cores from the next BLAS call (measured: a full-batch weight-gradient
+# matmul took 124 ms instead of 82 ms), so idle workers must sleep. libgomp reads this when
+# the first parallel kernel loads it; a value the user set is kept.
+INJECTED_ENV = {} if "OMP_WAIT_POLICY" in os.environ else {"OMP_WAIT_POLICY": "PASSIVE"}
+os.environ.update(INJECTED_ENV)
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import prange  # noqa: E402
+
+# OpenMP first (with the policy above); tbb or numba's own workqueue where it is missing.
+numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 
 # fastmath without nnan/ninf: with those flags isnan/isfinite would silently return False and a
 # diverging run could not be detected.

@@ -1,0 +1,217 @@
+"""`fastmlp bench`: training throughput per configuration and thread count, beside the machine's
+own GEMM peak and, on request, peers measured in the same run."""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .model import MLP
+from .threads import thread_limits
+
+GEMM_N = 2048
+
+
+def gemm_gflops(dtype, threads, n=GEMM_N, repeats=5):
+    """Best-of-`repeats` GFLOPS of an n x n matmul in `dtype` at `threads` BLAS threads: the
+    roofline every throughput is quoted against (sgemm for float32, dgemm for float64)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
+    c = np.empty((n, n), dtype)
+    best = float("inf")
+    with thread_limits(threads):
+        np.matmul(a, b, out=c)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            np.matmul(a, b, out=c)
+            best = min(best, time.perf_counter() - t0)
+    return 2 * n ** 3 / best / 1e9
+
+
+def make_trainer(layers, batch_size, data, lr=0.1, seed=0):
+    """A fastmlp Trainer on `data`'s training split, He-initialised, plain SGD."""
+    from .trainer import Trainer
+    from .update import SGD
+    x, y = data.train.x, data.train.y
+    model = MLP([x.shape[1], *layers, data.n_classes], x.dtype)
+    model.initialize("he", np.random.default_rng(seed))
+    return Trainer(model, SGD(lr), x, y, batch_size, np.random.default_rng(seed))
+
+
+def describe(layers, batch_size, dtype):
+    batch = "full" if batch_size is None else batch_size
+    return f"{list(layers)} batch {batch} {np.dtype(dtype).name}"
+
+
+def _peer_env():
+    """The environment a peer process starts from: the user's, without fastmlp's defaults."""
+    from .kernels import INJECTED_ENV
+    return {k: v for k, v in os.environ.items() if k not in INJECTED_ENV}
+
+
+def peer_samples_per_s(peer, layers, batch_size, dtype, threads, repeats):
+    """samples/s of a peer measured in its own process, or an error string."""
+    command = [sys.executable, "-m", "fastmlp.peers", peer, "--layers", *map(str, layers),
+               "--dtype", np.dtype(dtype).name, "--threads", str(threads),
+               "--repeats", str(repeats)]
+    if batch_size is not None:
+        command += ["--batch-size", str(batch_size)]
+    proc = subprocess.run(command, capture_output=True, text=True, env=_peer_env())
+    if proc.returncode != 0:
+        return f"{peer} failed: {proc.stderr.strip().splitlines()[-1:]}"
+    answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    return answer.get("samples_per_s", answer.get("error"))
+
+
+@dataclass
+class BenchRow:
+    layers: list
+    batch_size: int | None  # None: full batch
+    dtype: str
+    threads: int
+    samples_per_s: float
+    gflops: float
+    peak_gflops: float  # the GEMM roofline at this dtype and thread count, same run
+    speedup: float | None = None  # over the same configuration at 1 thread, if measured
+    peers: dict = field(default_factory=dict)  # peer -> samples/s, or why it is missing
+    profile: dict = field(default_factory=dict)  # phase -> seconds per epoch
+
+    @property
+    def roofline_pct(self):
+        return 100 * self.gflops / self.peak_gflops
+
+    def ratio(self, peer):
+        other = self.peers.get(peer)
+        return self.samples_per_s / other if isinstance(other, float) else None
+
+
+def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), profile=False,
+        log=print):
+    """Measure every combination; returns a list of BenchRow in the order measured."""
+    from .config import TrainConfig, dataset_for
+    from .profile import profile_epochs
+
+    peaks, rows = {}, []
+    for dtype in dtypes:
+        data = dataset_for(TrainConfig(dtype=np.dtype(dtype).name))
+        for threads in threads_list:
+            peaks[dtype, threads] = gemm_gflops(dtype, threads)
+            log(f"GEMM peak ({np.dtype(dtype).name}, {threads} threads): "
+                f"{peaks[dtype, threads]:.1f} GFLOPS")
+        for layers in layers_list:
+            for batch_size in batch_sizes:
+                base = None
+                for threads in threads_list:
+                    trainer = make_trainer(layers, batch_size, data)
+                    with thread_limits(threads):
+                        seconds = _best_epoch(trainer.epoch, repeats)
+                    peer_rates = {}
+                    for peer in peers:
+                        peer_rates[peer] = peer_samples_per_s(peer, layers, batch_size, dtype,
+                                                              threads, repeats)
+                        # This machine's speed drifts (a shared host): timing fastmlp again
+                        # after each peer keeps the ratio from hinging on one slow moment.
+                        with thread_limits(threads):
+                            seconds = min(seconds, _best_epoch(trainer.epoch, repeats))
+                    with thread_limits(threads):
+                        phases = profile_epochs(trainer.epoch) if profile else {}
+                    rate = len(data.train.y) / seconds
+                    if threads == 1:
+                        base = rate
+                    rows.append(BenchRow(
+                        list(layers), batch_size, np.dtype(dtype).name, threads, rate,
+                        trainer.model.flops_per_sample() * rate / 1e9, peaks[dtype, threads],
+                        speedup=rate / base if base else None, peers=peer_rates,
+                        profile=phases))
+                    log(f"measured {describe(layers, batch_size, dtype)}, {threads} threads")
+    return rows
+
+
+def _best_epoch(epoch, repeats):
+    epoch()  # warm-up: JIT dispatch, first touch of the workspace
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        epoch()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def table(rows, peers=()):
+    """A Markdown table of the rows."""
+    head = ["configuration", "threads", "samples/s", "GFLOPS", "% of GEMM peak",
+            "speed-up vs 1 thread"]
+    for peer in peers:
+        head += [f"{peer} samples/s", f"fastmlp / {peer}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in rows:
+        cells = [describe(r.layers, r.batch_size, r.dtype), str(r.threads),
+                 f"{r.samples_per_s:,.0f}", f"{r.gflops:.1f}", f"{r.roofline_pct:.1f}%",
+                 "n/a" if r.speedup is None else f"{r.speedup:.2f}x"]
+        for peer in peers:
+            other = r.peers.get(peer)
+            cells += [f"{other:,.0f}" if isinstance(other, float) else str(other),
+                      "n/a" if r.ratio(peer) is None else f"{r.ratio(peer):.2f}x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def profile_table(rows):
+    """Per configuration and thread count: each phase's ms per epoch and share of the epoch."""
+    from .profile import PHASES
+    lines = []
+    for r in rows:
+        total = sum(r.profile.values())
+        lines.append(f"\n{describe(r.layers, r.batch_size, r.dtype)}, {r.threads} threads: "
+                     f"{1e3 * total:.1f} ms per epoch")
+        lines += ["| phase | ms per epoch | share |", "| --- | --- | --- |"]
+        lines += [f"| {p} | {1e3 * r.profile[p]:.2f} | {100 * r.profile[p] / total:.1f}% |"
+                  for p in PHASES]
+    return "\n".join(lines)
+
+
+def to_json(rows):
+    return json.dumps([asdict(r) | {"roofline_pct": r.roofline_pct} for r in rows], indent=1)
+
+
+def to_csv(rows, peers=()):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["layers", "batch_size", "dtype", "threads", "samples_per_s", "gflops",
+                     "peak_gflops", "roofline_pct", "speedup",
+                     *[f"{p}_samples_per_s" for p in peers]])
+    for r in rows:
+        writer.writerow([" ".join(map(str, r.layers)), r.batch_size or "full", r.dtype,
+                         r.threads, r.samples_per_s, r.gflops, r.peak_gflops, r.roofline_pct,
+                         r.speedup, *[r.peers.get(p) for p in peers]])
+    return buffer.getvalue()
+
+
+def plot(rows):
+    """PNG bytes: throughput against thread count, one line per configuration (matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    configs = {}
+    for r in rows:
+        configs.setdefault(describe(r.layers, r.batch_size, r.dtype), []).append(r)
+    for name, group in configs.items():
+        ax.plot([r.threads for r in group], [r.samples_per_s for r in group], "o-", label=name)
+    ax.set_xlabel("threads")
+    ax.set_ylabel("training samples/s")
+    ax.set_xticks(sorted({r.threads for r in rows}))
+    ax.set_title("fastmlp training throughput")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()

@@ -1,0 +1,154 @@
+"""Peers that `fastmlp bench --peers` measures fastmlp against, doing equal work: the same layer
+sizes, batch size, dtype, thread count and optimizer (plain SGD), with forward, backward and
+update all counted, on the same MNIST training split.
+
+- numpy: the textbook NumPy trainer the source documents describe, written the simple way:
+  new arrays every step, no fused kernels, BLAS through `@`.
+- torch: PyTorch on the CPU (nn.Linear + ReLU, CrossEntropyLoss, torch.optim.SGD), when
+  installed (`pip install -e ".[peers]"`).
+
+Each peer runs in its own process (`python -m fastmlp.peers NAME ...`, one JSON line out), so
+that its thread pools and settings are its own: fastmlp's OMP_WAIT_POLICY default, for one,
+would change how PyTorch's OpenMP pool behaves.
+"""
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+PEERS = ("numpy", "torch")
+
+
+def _he_weights(sizes, dtype, seed):
+    rng = np.random.default_rng(seed)
+    return ([rng.normal(0, np.sqrt(2 / n_in), (n_in, n_out)).astype(dtype)
+             for n_in, n_out in zip(sizes[:-1], sizes[1:])],
+            [np.zeros(n_out, dtype) for n_out in sizes[1:]])
+
+
+def numpy_epoch(sizes, batch_size, dtype, lr, x, y, seed=0):
+    """An epoch function of the plain-NumPy reference trainer."""
+    weights, biases = _he_weights(sizes, dtype, seed)
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    batch_size = n if batch_size is None else min(batch_size, n)
+
+    def step(xb, yb):
+        acts = [xb]
+        for l, (w, b) in enumerate(zip(weights, biases)):
+            z = acts[-1] @ w + b
+            acts.append(np.maximum(z, 0) if l < len(weights) - 1 else z)
+        z = acts[-1]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        delta = e / e.sum(axis=1, keepdims=True)
+        delta[np.arange(len(yb)), yb] -= 1
+        delta /= len(yb)
+        for l in range(len(weights) - 1, -1, -1):
+            dw = acts[l].T @ delta
+            db = delta.sum(axis=0)
+            if l > 0:
+                delta = (delta @ weights[l].T) * (acts[l] > 0)
+            weights[l] -= lr * dw
+            biases[l] -= lr * db
+
+    def epoch():
+        if batch_size == n:
+            step(x, y)
+            return
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            step(x[index], y[index])
+    epoch.weights, epoch.biases = weights, biases  # for the tests' equal-work check
+    return epoch
+
+
+def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0):
+    """An epoch function of the PyTorch peer."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    torch_dtype = {np.float32: torch.float32, np.float64: torch.float64}[np.dtype(dtype).type]
+    layers = []
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if l < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    model = nn.Sequential(*layers).to(torch_dtype)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    loss_fn = nn.CrossEntropyLoss()
+    xs, ys = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    n = len(y)
+    batch_size = n if batch_size is None else min(batch_size, n)
+
+    def step(xb, yb):
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(xb), yb).backward()
+        optimizer.step()
+
+    def epoch():
+        if batch_size == n:
+            step(xs, ys)
+            return
+        order = torch.randperm(n)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            step(xs[index], ys[index])
+    return epoch
+
+
+def best_epoch_seconds(epoch, repeats):
+    """The fastest of `repeats` epochs, after one untimed warm-up epoch."""
+    epoch()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        epoch()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure(name, layers, batch_size, dtype, threads, repeats, lr=0.1):
+    """Training samples/s of peer `name` on MNIST's 48,000 training images."""
+    from threadpoolctl import threadpool_limits
+
+    from .data import load_dataset
+
+    data = load_dataset("mnist", dtype=dtype)
+    x, y = data.train.x, data.train.y
+    sizes = [x.shape[1], *layers, data.n_classes]
+    if name == "torch":
+        import torch
+        torch.set_num_threads(threads)
+        make = torch_epoch
+    else:
+        make = numpy_epoch
+    with threadpool_limits(limits=threads, user_api="blas"):
+        seconds = best_epoch_seconds(make(sizes, batch_size, dtype, lr, x, y), repeats)
+    return len(y) / seconds
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fastmlp.peers")
+    parser.add_argument("peer", choices=PEERS)
+    parser.add_argument("--layers", type=int, nargs="+", required=True)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    try:
+        rate = measure(args.peer, args.layers, args.batch_size, np.dtype(args.dtype),
+                       args.threads, args.repeats)
+    except ImportError as e:
+        print(json.dumps({"error": f"{args.peer} is not installed ({e.name})"}))
+        return 0
+    print(json.dumps({"samples_per_s": rate}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""`fastmlp bench`, the phase profiler and the peers: they run, and what they report adds up."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastmlp import backward, forward, profile
+from fastmlp.bench import make_trainer
+from fastmlp.peers import numpy_epoch
+from fastmlp.threads import thread_limits
+
+from . import naive
+from .conftest import make_dataset
+
+
+def test_profile_phases_account_for_the_epoch_and_restore_the_names():
+    data = make_dataset(n_train=2000, n_features=784, dtype=np.float32)
+    trainer = make_trainer((64, 32), 128, data)
+    originals = (forward.matmul, backward.relu_backward)
+    with thread_limits(1):
+        trainer.epoch()
+        phases = profile.profile_epochs(trainer.epoch, epochs=2)
+    assert list(phases) == list(profile.PHASES)
+    for phase in ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
+                  "backward matmuls", "fused backward kernels", "optimizer update"):
+        assert phases[phase] > 0, phase
+    assert (forward.matmul, backward.relu_backward) == originals
+
+
+def test_full_batch_profile_has_no_gather():
+    data = make_dataset(n_train=500, n_features=784, dtype=np.float32)
+    trainer = make_trainer((16,), None, data)
+    trainer.epoch()
+    assert profile.profile_epochs(trainer.epoch, epochs=1)["batch gather"] == 0
+
+
+def test_numpy_peer_takes_the_same_gradient_step():
+    """Equal work: from the same weights, the plain-NumPy peer's full-batch step lands where
+    fastmlp's does."""
+    data = make_dataset(n_train=600, n_features=20, dtype=np.float64)
+    epoch = numpy_epoch([20, 16, 10], None, np.float64, 0.5, data.train.x, data.train.y)
+    fast = make_trainer((16,), None, data, lr=0.5)
+    for w, b, w0, b0 in zip(fast.model.weights, fast.model.biases, epoch.weights, epoch.biases):
+        w[...], b[...] = w0, b0
+    epoch()
+    fast.epoch()
+    for w, b, w0, b0 in zip(fast.model.weights, fast.model.biases, epoch.weights, epoch.biases):
+        np.testing.assert_allclose(w, w0, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(b, b0, rtol=1e-10, atol=1e-12)
+
+
+def test_numpy_peer_learns_with_minibatches():
+    data = make_dataset(n_train=600, n_features=20, dtype=np.float32)
+    epoch = numpy_epoch([20, 16, 10], 50, np.float32, 0.5, data.train.x, data.train.y)
+    before = naive.loss_of(epoch.weights, epoch.biases, data.train.x, data.train.y)
+    for _ in range(20):
+        epoch()
+    assert naive.loss_of(epoch.weights, epoch.biases, data.train.x, data.train.y) < 0.5 * before
+
+
+def test_bench_command_writes_table_json_and_csv(tmp_path):
+    out_json, out_csv = tmp_path / "b.json", tmp_path / "b.csv"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastmlp", "bench", "--layers", "10", "--batch-size", "full",
+         "1024", "--threads", "1", "2", "--repeats", "1", "--peers", "--profile",
+         "--json", str(out_json), "--csv", str(out_csv)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    table = [line for line in proc.stdout.splitlines() if line.startswith("| [10]")]
+    assert len(table) == 4  # 2 batch sizes x 2 thread counts
+    rows = json.loads(out_json.read_text())
+    assert [(r["batch_size"], r["threads"]) for r in rows] == [(None, 1), (None, 2),
+                                                              (1024, 1), (1024, 2)]
+    for r in rows:
+        assert r["samples_per_s"] > 0 and 0 < r["roofline_pct"]
+        assert isinstance(r["peers"]["numpy"], float)  # the NumPy peer always runs
+        assert isinstance(r["peers"]["torch"], (float, str))  # a number, or why not
+        assert set(r["profile"]) == set(profile.PHASES)
+    assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 0
+    assert "fastmlp / numpy" in proc.stdout and "| forward matmuls |" in proc.stdout
+    assert "GEMM peak (float32, 1 threads)" in proc.stderr
+    assert out_csv.read_text().splitlines()[0].startswith("layers,batch_size,dtype,threads")
+
+
+def test_bench_plot_is_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from fastmlp.bench import BenchRow, plot
+    rows = [BenchRow([10], None, "float32", t, 1000.0 * t, 1.0, 2.0) for t in (1, 2)]
+    assert plot(rows).startswith(b"\x89PNG")
