@@ -34,17 +34,19 @@ def cases():
     x_t = np.empty((784, ROWS), f32)
     # name -> (call, rows processed, bytes read + written)
     return {
-        "bias_relu": (lambda: kernels.bias_relu(z, b), ROWS, 2 * z.nbytes),
+        "bias_relu": (lambda: kernels.bias_relu(z, b, 1.0, 0), ROWS, 2 * z.nbytes),
         "bias_add": (lambda: kernels.bias_add(logits, b[:CLASSES]), ROWS, 2 * logits.nbytes),
-        "relu_backward": (lambda: kernels.relu_backward(z, b, partial, a), ROWS, 3 * z.nbytes),
+        "relu_backward": (lambda: kernels.relu_backward(z, b, partial, a, 1.0), ROWS,
+                          3 * z.nbytes),
         "softmax_xent_backward": (
             lambda: kernels.softmax_xent_backward(dlogits, b[:CLASSES], partial, loss_partial,
                                                   logits, y),
             ROWS, 2 * logits.nbytes),
         "count_correct": (lambda: kernels.count_correct(logits, y, count_partial), ROWS,
                           logits.nbytes),
-        "gather_rows_128": (lambda: kernels.gather_rows(xb, yb, x, y, index), 128, 2 * xb.nbytes),
-        "sgd_update": (lambda: kernels.sgd_update(params, grads, 0.1), 1, 3 * params.nbytes),
+        "gather_rows_128": (lambda: kernels.gather_rows(xb, yb, x, y, index, 28, 0, 0), 128,
+                            2 * xb.nbytes),
+        "sgd_update": (lambda: kernels.sgd_update(params, grads, 0.1, 0.0), 1, 3 * params.nbytes),
         "transpose": (lambda: kernels.transpose(x_t, x), ROWS, 2 * x.nbytes),
     }
 

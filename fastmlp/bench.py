@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .model import MLP
 from .threads import thread_limits
 
 GEMM_N = 2048
@@ -33,14 +32,14 @@ def gemm_gflops(dtype, threads, n=GEMM_N, repeats=5):
     return 2 * n ** 3 / best / 1e9
 
 
-def make_trainer(layers, batch_size, data, lr=0.1, seed=0):
-    """A fastmlp Trainer on `data`'s training split, He-initialised, plain SGD."""
-    from .trainer import Trainer
-    from .update import SGD
-    x, y = data.train.x, data.train.y
-    model = MLP([x.shape[1], *layers, data.n_classes], x.dtype)
-    model.initialize("he", np.random.default_rng(seed))
-    return Trainer(model, SGD(lr), x, y, batch_size, np.random.default_rng(seed))
+def make_trainer(layers, batch_size, data, lr=0.1, seed=0, **settings):
+    """A fastmlp Trainer on `data`'s training split: He init, plain SGD unless settings say
+    otherwise (any TrainConfig field)."""
+    from .config import TrainConfig
+    from .trainer import make_trainer as build
+    config = TrainConfig(layers=tuple(layers), batch_size=batch_size, lr=lr, seed=seed,
+                         dtype=data.train.x.dtype.name, **settings)
+    return build(config, data)
 
 
 def describe(layers, batch_size, dtype):
@@ -189,29 +188,4 @@ def to_csv(rows, peers=()):
         writer.writerow([" ".join(map(str, r.layers)), r.batch_size or "full", r.dtype,
                          r.threads, r.samples_per_s, r.gflops, r.peak_gflops, r.roofline_pct,
                          r.speedup, *[r.peers.get(p) for p in peers]])
-    return buffer.getvalue()
-
-
-def plot(rows):
-    """PNG bytes: throughput against thread count, one line per configuration (matplotlib)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    configs = {}
-    for r in rows:
-        configs.setdefault(describe(r.layers, r.batch_size, r.dtype), []).append(r)
-    for name, group in configs.items():
-        ax.plot([r.threads for r in group], [r.samples_per_s for r in group], "o-", label=name)
-    ax.set_xlabel("threads")
-    ax.set_ylabel("training samples/s")
-    ax.set_xticks(sorted({r.threads for r in rows}))
-    ax.set_title("fastmlp training throughput")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
     return buffer.getvalue()

@@ -1,11 +1,14 @@
 """Forward pass: BLAS matmuls into the workspace, then the fused bias(+ReLU) kernels."""
 from numpy import matmul
 
-from .kernels import bias_add, bias_relu
+from .kernels import bias_add, bias_relu, step_key
 
 
-def forward(model, ws, x):
+def forward(model, ws, x, keep=1.0, seed=0, step=0):
     """Run x (B, n_in) through the model into ws.acts and return the logits (B, n_out).
+
+    keep < 1 applies inverted dropout to the hidden layers, with masks drawn from (seed, step,
+    layer): the same step of the same run always drops the same units.
 
     Hidden layers keep their ReLU output in ws.acts[l] in place of the pre-activation: the
     backward pass needs only whether a unit was active, and a > 0 says exactly that.
@@ -15,7 +18,7 @@ def forward(model, ws, x):
     for l, (w, b, z) in enumerate(zip(model.weights, model.biases, ws.acts)):
         matmul(a, w, out=z)
         if l < last:
-            bias_relu(z, b)
+            bias_relu(z, b, keep, step_key(seed, step, l) if keep < 1 else 0)
         else:
             bias_add(z, b)
         a = z

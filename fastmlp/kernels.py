@@ -46,9 +46,12 @@ def _signatures(template):
     return [template.replace("F", f) for f in ("f4", "f8")]
 
 
-def _kernel(template, parallel=False):
+def _kernel(template, parallel=False, error_model="python"):
+    """Compile eagerly for float32 and float64. error_model="numpy" lets a float division by
+    zero give inf/nan instead of raising: without it numba checks every division for zero, and
+    a loop that divides does not vectorise."""
     return numba.njit(_signatures(template), parallel=parallel, fastmath=FASTMATH, cache=True,
-                      nogil=True)
+                      nogil=True, error_model=error_model)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
@@ -62,14 +65,60 @@ def _sum_partials(out, partial):
             out[j] += partial[c, j]
 
 
-@_kernel("void(F[:, ::1], F[::1])", parallel=True)
-def bias_relu(z, b):
-    """z = max(z + b, 0) in place; z (B, H) are a hidden layer's pre-activations, b (H,)."""
+# Counter-based random numbers: every random draw inside a kernel is a pure function of a 64-bit
+# key (which the caller derives from seed, step and layer) and the index of the thing drawn for,
+# so results depend neither on the thread count nor on scheduling.
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's Weyl increment, 2**64 / golden ratio
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def step_key(seed, step, salt):
+    """The 64-bit key (as int64) for a kernel's random draws at optimizer step `step` of a run
+    seeded `seed`; `salt` tells draws of the same step apart (the layer for dropout). Kernels
+    hash the key before use, so a plain linear combination is enough here."""
+    key = (seed * 0x9E3779B97F4A7C15 + step * 64 + salt) & 0xFFFFFFFFFFFFFFFF
+    return key - (1 << 64) if key >= 1 << 63 else key
+
+
+@numba.njit(inline="always")
+def _mix64(z):
+    """splitmix64's finaliser (Stafford's variant 13), a bijection on uint64."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(inline="always")
+def _uniform(key, counter):
+    """A float64 in [0, 1) from (key, counter): the top 53 bits of output number `counter`
+    (0-based) of a splitmix64 generator seeded with _mix64(key). Hashing the key keeps the
+    streams of nearby keys apart; inside a loop it is loop-invariant and hoisted."""
+    state = _mix64(np.uint64(key)) + (np.uint64(counter) + np.uint64(1)) * _GAMMA
+    return np.float64(_mix64(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@_kernel("void(F[:, ::1], F[::1], F, i8)", parallel=True)
+def bias_relu(z, b, keep, key):
+    """z = max(z + b, 0) in place, then inverted dropout when keep < 1: each unit is kept with
+    probability keep and scaled by 1/keep, or zeroed. z (B, H) are a hidden layer's
+    pre-activations, b (H,); unit (i, j) is kept iff _uniform(key, i * H + j) < keep, so the
+    mask depends only on key and the shape. keep == 1 runs the plain loop (the test is hoisted).
+    """
     rows, width = z.shape
-    for i in prange(rows):
-        for j in range(width):
-            v = z[i, j] + b[j]
-            z[i, j] = v if v > 0 else 0
+    if keep < 1:
+        scale = np.reciprocal(keep)
+        for i in prange(rows):
+            base = i * width
+            for j in range(width):
+                v = z[i, j] + b[j]
+                v = v if v > 0 else 0
+                z[i, j] = v * scale if _uniform(key, base + j) < keep else 0
+    else:
+        for i in prange(rows):
+            for j in range(width):
+                v = z[i, j] + b[j]
+                z[i, j] = v if v > 0 else 0
 
 
 @_kernel("void(F[:, ::1], F[::1])", parallel=True)
@@ -81,12 +130,14 @@ def bias_add(z, b):
             z[i, j] += b[j]
 
 
-@_kernel("void(F[:, ::1], F[::1], F[:, ::1], F[:, ::1])", parallel=True)
-def relu_backward(dz, db, partial, a):
-    """dz *= (a > 0) in place, and db = dz summed over the batch.
+@_kernel("void(F[:, ::1], F[::1], F[:, ::1], F[:, ::1], F)", parallel=True)
+def relu_backward(dz, db, partial, a, scale):
+    """dz = dz * scale where a > 0, else 0, in place; and db = dz summed over the batch.
 
-    dz (B, H) arrives holding dL/da and leaves holding dL/dz; a (B, H) is the layer's ReLU
-    output; partial (>= n_chunks(B), >= H) is scratch for the deterministic bias-gradient sum.
+    dz (B, H) arrives holding dL/da and leaves holding dL/dz; a (B, H) is the layer's output
+    (ReLU, then dropout if any); scale is dropout's 1/keep (1 without dropout): a dropped unit
+    has a == 0, so it gets no gradient. partial (>= n_chunks(B), >= H) is scratch for the
+    deterministic bias-gradient sum.
     """
     rows, width = dz.shape
     chunks = n_chunks(rows)
@@ -95,7 +146,7 @@ def relu_backward(dz, db, partial, a):
         acc[:] = 0
         for i in range(c * CHUNK_ROWS, min(rows, (c + 1) * CHUNK_ROWS)):
             for j in range(width):
-                v = dz[i, j] if a[i, j] > 0 else 0
+                v = dz[i, j] * scale if a[i, j] > 0 else 0
                 dz[i, j] = v
                 acc[j] += v
     _sum_partials(db, partial[:chunks, :width])
@@ -164,15 +215,50 @@ def count_correct(logits, y, count_partial):
     return total
 
 
-@_kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1])", parallel=True)
-def gather_rows(xb, yb, x, y, index):
-    """xb[i] = x[index[i]], yb[i] = y[index[i]]: assemble a shuffled minibatch in place."""
+@_kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, i8, i8)", parallel=True)
+def gather_rows(xb, yb, x, y, index, side, shift, key):
+    """xb[i] = x[index[i]], yb[i] = y[index[i]]: assemble a shuffled minibatch in place.
+
+    With shift > 0 the rows are side x side images (row-major) and each output image i is its
+    source translated by (dy, dx) rows and columns, out[r, c] = src[r - dy, c - dx], with zeros
+    where that falls outside; dy and dx are uniform integers in [-shift, shift] drawn from
+    _uniform(key, 2 * i) and _uniform(key, 2 * i + 1). shift == 0 is the plain gather (side is
+    then ignored; the test is hoisted).
+    """
     width = x.shape[1]
-    for i in prange(index.shape[0]):
-        src = index[i]
-        yb[i] = y[src]
-        for j in range(width):
-            xb[i, j] = x[src, j]
+    n = index.shape[0]
+    if shift > 0:
+        if side * side != width:
+            raise ValueError("gather_rows: shift needs rows of side * side pixels")
+        span = 2 * shift + 1
+        for i in prange(n):
+            src = index[i]
+            yb[i] = y[src]
+            dy = np.int64(_uniform(key, 2 * i) * span) - shift
+            dx = np.int64(_uniform(key, 2 * i + 1) * span) - shift
+            # Output columns [c0, c1) come from source columns [c0 - dx, c1 - dx).
+            c0 = min(side, max(0, dx))
+            c1 = max(c0, min(side, side + dx))
+            for r in range(side):
+                out = r * side
+                sr = r - dy
+                if sr < 0 or sr >= side:
+                    for c in range(side):
+                        xb[i, out + c] = 0
+                    continue
+                inp = sr * side - dx
+                for c in range(c0):
+                    xb[i, out + c] = 0
+                for c in range(c0, c1):
+                    xb[i, out + c] = x[src, inp + c]
+                for c in range(c1, side):
+                    xb[i, out + c] = 0
+    else:
+        for i in prange(n):
+            src = index[i]
+            yb[i] = y[src]
+            for j in range(width):
+                xb[i, j] = x[src, j]
 
 
 # Tile edge for transpose: a 32 x 32 float64 tile in and out is 16 KiB, well inside L1.
@@ -194,8 +280,69 @@ def transpose(out, x):
                     out[c, r] = x[r, c]
 
 
-@_kernel("void(F[::1], F[::1], F)")
-def sgd_update(params, grads, lr):
-    """params -= lr * grads over the whole flat parameter buffer."""
+# The optimizers follow PyTorch's single-tensor (CPU) implementations operation for operation,
+# so that a run can be checked against torch.optim step by step (tests/test_optim_kernels.py).
+# Serial loops: ~100k-500k parameters are one pass over memory, which the loops vectorise.
+# Scalars derived from the hyper-parameters are computed once in float64, as PyTorch computes
+# them in Python floats, then rounded to the array's type.
+
+
+@_kernel("void(F[::1], F[::1], F, F)")
+def sgd_update(params, grads, lr, weight_decay):
+    """params -= lr * (grads + weight_decay * params) over the whole flat parameter buffer
+    (torch.optim.SGD without momentum)."""
     for i in range(params.shape[0]):
-        params[i] -= lr * grads[i]
+        params[i] -= lr * (grads[i] + weight_decay * params[i])
+
+
+@_kernel("void(F[::1], F[::1], F[::1], F, F, F, b1)")
+def momentum_update(params, grads, velocity, lr, momentum, weight_decay, nesterov):
+    """SGD with momentum (torch.optim.SGD with momentum > 0, dampening 0), in one pass:
+
+        g = grads + weight_decay * params
+        velocity = momentum * velocity + g
+        params -= lr * (g + momentum * velocity if nesterov else velocity)
+
+    velocity has the length of params and starts at zero. PyTorch sets velocity = g on the first
+    step instead; from zero, momentum * 0 + g == g exactly, so the two agree from step one.
+    """
+    for i in range(params.shape[0]):
+        g = grads[i] + weight_decay * params[i]
+        vel = velocity[i] * momentum + g
+        velocity[i] = vel
+        params[i] -= lr * (g + momentum * vel if nesterov else vel)
+
+
+@_kernel("void(F[::1], F[::1], F[::1], F[::1], F, F, F, F, F, b1, i8)", error_model="numpy")
+def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
+    """Adam (decoupled False, torch.optim.Adam) or AdamW (decoupled True, torch.optim.AdamW),
+    in one pass; step is the 1-based count of this update, m and v start at zero.
+
+        Adam:  g = grads + weight_decay * params
+        AdamW: params *= 1 - lr * weight_decay;  g = grads
+        m = lerp(m, g, 1 - beta1)          (= beta1 * m + (1 - beta1) * g, as torch rounds it)
+        v = beta2 * v + (1 - beta2) * g * g
+        params -= lr / (1 - beta1**step) * m / (sqrt(v) / sqrt(1 - beta2**step) + eps)
+
+    eps is added after the bias correction of sqrt(v), as in PyTorch.
+    """
+    f = params.dtype.type
+    lr64, wd64 = np.float64(lr), np.float64(weight_decay)
+    b1, b2, t = np.float64(beta1), np.float64(beta2), np.float64(step)
+    decay = f(1.0 - lr64 * wd64) if decoupled else f(1)
+    coupled_wd = f(0) if decoupled else weight_decay
+    w1 = f(1.0 - b1)
+    w1_small = abs(w1) < 0.5
+    w1_rest = f(1.0 - np.float64(w1))
+    w2 = f(1.0 - b2)
+    step_size = f(lr64 / (1.0 - b1 ** t))
+    c2_sqrt = f(np.sqrt(1.0 - b2 ** t))
+    for i in range(params.shape[0]):
+        p = params[i] * decay
+        g = grads[i] + coupled_wd * p
+        # torch's lerp: the form that stays accurate for the weight's size.
+        mi = m[i] + w1 * (g - m[i]) if w1_small else g - (g - m[i]) * w1_rest
+        vi = v[i] * beta2 + w2 * g * g
+        m[i] = mi
+        v[i] = vi
+        params[i] = p - step_size * (mi / (np.sqrt(vi) / c2_sqrt + eps))

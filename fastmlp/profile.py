@@ -25,6 +25,8 @@ _TIMED = [
     (backward, "matmul", "backward matmuls"),
     (backward, "relu_backward", "fused backward kernels"),
     (update, "sgd_update", "optimizer update"),
+    (update, "momentum_update", "optimizer update"),
+    (update, "adam_update", "optimizer update"),
 ]
 
 

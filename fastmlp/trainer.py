@@ -1,4 +1,5 @@
-"""Training: the epoch loop over forward -> backward -> update, evaluation, and the history."""
+"""Training: the epoch loop over forward -> backward -> update, evaluation, early stopping,
+checkpoints, and the history."""
 import dataclasses
 import math
 import time
@@ -6,27 +7,33 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import checkpoint
 from .backward import backward
 from .config import TrainConfig, dataset_for
 from .errors import FastMLPError
 from .forward import forward
-from .kernels import count_correct, gather_rows, transpose
+from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key, transpose
 from .model import MLP, parse_dtype
+from .schedule import Schedule
 from .threads import kernel_threads, thread_limits
-from .update import SGD
+from .update import make_optimizer
 from .workspace import Workspace
 
 # Evaluation runs in chunks of this many rows: MNIST's validation and test sets each fit in one.
 EVAL_ROWS = 16384
+# Salt of the shift-augmentation draws (dropout uses the layer index, which stays far below).
+_SHIFT_SALT = 63
 
 
 @dataclass
 class EpochStats:
     epoch: int
+    lr: float  # the learning rate of the epoch's last step
     train_loss: float  # mean over the epoch's samples, each taken before its step's update
     train_acc: float  # likewise; at full batch exactly the accuracy of the pre-step model
+    val_loss: float
     val_acc: float
-    test_acc: float | None  # measured at eval_every epochs and at the last one
+    test_acc: float | None  # measured at eval_every epochs and for the returned model
     seconds: float  # training steps only, evaluation excluded
     samples_per_s: float
 
@@ -39,10 +46,12 @@ class TrainResult:
     n_train: int  # samples per epoch
     wall_seconds: float  # the whole fit: training and evaluation, data loading excluded
     train_seconds: float  # training steps only
+    best_epoch: int  # the epoch whose weights `model` holds (the last unless early stopping)
 
     @property
     def final(self):
-        return self.history[-1]
+        """The record of the epoch whose weights the model holds."""
+        return self.history[self.best_epoch - 1]
 
     @property
     def samples_per_s(self):
@@ -57,6 +66,7 @@ class TrainResult:
                 "train_acc": self.final.train_acc,
                 "val_acc": self.final.val_acc,
                 "test_acc": self.final.test_acc,
+                "best_epoch": self.best_epoch,
                 "epochs": len(self.history),
                 "wall_seconds": self.wall_seconds,
                 "train_seconds": self.train_seconds,
@@ -67,35 +77,51 @@ class TrainResult:
 
 
 def evaluate(model, ws, x, y):
-    """Accuracy of the model on x (N, n_in), y (N,), in chunks of ws.rows rows."""
-    correct = 0
+    """(accuracy, mean cross-entropy) of the model on x (N, n_in), y (N,), in chunks of ws.rows
+    rows; ws needs its deltas (the loss kernel writes the output gradient there)."""
+    correct, loss_sum = 0, 0.0
     with kernel_threads(min(ws.rows, len(y))):
         for start in range(0, len(y), ws.rows):
             stop = min(start + ws.rows, len(y))
             chunk = ws.rows_view(stop - start)
             forward(model, chunk, x[start:stop])
             correct += count_correct(chunk.logits, y[start:stop], chunk.count_partial)
-    return correct / len(y)
+            loss_sum += (stop - start) * softmax_xent_backward(
+                chunk.deltas[-1], chunk.scratch_db, chunk.partial, chunk.loss_partial,
+                chunk.logits, y[start:stop])
+    return correct / len(y), loss_sum / len(y)
 
 
 class Trainer:
     """Steps a model through epochs of one training split.
 
-    At full batch (batch_size None or >= the split) one epoch is one step on the split itself,
-    read in place. Otherwise the order is reshuffled every epoch, each minibatch is gathered into
-    the workspace by a kernel, and the last partial batch is used too.
+    At full batch without augmentation one epoch is one step on the split itself, read in
+    place. Otherwise the order is reshuffled every epoch and each minibatch is gathered into the
+    workspace by a kernel (which also shifts the images when augmenting); the last partial
+    batch is used too. Dropout masks and shifts come from counter-based random numbers keyed by
+    the seed and the step count, so a run resumed from a checkpoint draws exactly what the
+    uninterrupted run would have.
     """
 
-    def __init__(self, model, optimizer, x, y, batch_size, rng):
-        self.model, self.optimizer, self.x, self.y, self.rng = model, optimizer, x, y, rng
+    def __init__(self, model, optimizer, schedule, x, y, batch_size, rng, *, dropout=0.0,
+                 augment_shift=0, seed=0):
+        self.model, self.optimizer, self.schedule = model, optimizer, schedule
+        self.x, self.y, self.rng = x, y, rng
         n = len(y)
         self.batch_size = n if batch_size is None else min(batch_size, n)
-        self.full_batch = self.batch_size == n
-        self.ws = Workspace(model, self.batch_size, gather=not self.full_batch)
+        self.keep = 1.0 - dropout
+        self.shift = augment_shift
+        self.side = math.isqrt(x.shape[1])
+        if augment_shift and self.side ** 2 != x.shape[1]:
+            raise FastMLPError(f"shift augmentation needs square images, but samples have "
+                               f"{x.shape[1]} features")
+        self.seed = seed
+        self.in_place = self.batch_size == n and not augment_shift
+        self.ws = Workspace(model, self.batch_size, gather=not self.in_place)
         # Full batch reads the same inputs every step, so a contiguous transposed copy (one more
         # copy of the training set) pays for itself in the first layer's weight gradient.
         self.x_t = None
-        if self.full_batch:
+        if self.in_place:
             self.x_t = np.empty(x.shape[::-1], x.dtype)  # (n_in, N)
             transpose(self.x_t, x)
         self.order = np.arange(n, dtype=np.int64)
@@ -103,71 +129,168 @@ class Trainer:
 
     def step(self, ws, x, x_t, y):
         """One forward -> backward -> update; returns (loss, correct) of the pre-update model."""
-        forward(self.model, ws, x)
+        forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps)
         correct = count_correct(ws.logits, y, ws.count_partial)
-        loss = backward(self.model, ws, x_t, y)
-        self.optimizer.step(self.model)
+        loss = backward(self.model, ws, x_t, y, 1.0 / self.keep)
+        self.optimizer.step(self.model, self.schedule.lr(self.optimizer.steps))
         return loss, correct
 
     def epoch(self):
         """Train one epoch; returns (mean loss, accuracy) over its samples."""
-        if self.full_batch:
+        if self.in_place:
             with kernel_threads(self.batch_size):
                 loss, correct = self.step(self.ws, self.x, self.x_t, self.y)
             return loss, correct / len(self.y)
-        self.rng.shuffle(self.order)
+        if len(self.bounds) > 1:
+            self.rng.shuffle(self.order)
         loss_sum, correct = 0.0, 0
         with kernel_threads(self.batch_size):
             for start, stop in self.bounds:
                 ws = self.ws.rows_view(stop - start)
-                gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop])
+                gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop], self.side,
+                            self.shift, step_key(self.seed, self.optimizer.steps, _SHIFT_SALT))
                 loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)
                 loss_sum += loss * (stop - start)
                 correct += hits
         return loss_sum / len(self.y), correct / len(self.y)
 
+    def state(self):
+        """What a checkpoint needs to continue this trainer bit for bit: (JSON-able, arrays)."""
+        return ({"optimizer_steps": self.optimizer.steps,
+                 "rng": self.rng.bit_generator.state},
+                {"order": self.order, **{f"opt_{k}": v for k, v in self.optimizer.state.items()}})
 
-def train(config=TrainConfig(), dataset=None, on_epoch=None):
+    def restore(self, state, arrays):
+        self.optimizer.steps = state["optimizer_steps"]
+        self.rng.bit_generator.state = state["rng"]
+        self.order[...] = arrays["order"]
+        for name, buffer in self.optimizer.state.items():
+            buffer[...] = arrays[f"opt_{name}"]
+
+
+class _EarlyStopping:
+    """Keeps a copy of the best weights by validation accuracy or loss; `stop` once `patience`
+    epochs pass without improvement."""
+
+    def __init__(self, model, metric, patience):
+        self.metric, self.patience = metric, patience
+        self.best_params = model.params.copy()
+        self.best_epoch, self.best, self.waited = 0, None, 0
+
+    def update(self, model, stats):
+        value = stats.val_acc if self.metric == "val_acc" else -stats.val_loss
+        if self.best is None or value > self.best:
+            self.best, self.best_epoch, self.waited = value, stats.epoch, 0
+            np.copyto(self.best_params, model.params)
+        else:
+            self.waited += 1
+
+    @property
+    def stop(self):
+        return self.patience > 0 and self.waited >= self.patience
+
+    def state(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited}
+
+    def restore(self, state, best_params):
+        self.best, self.best_epoch, self.waited = state["best"], state["best_epoch"], \
+            state["waited"]
+        np.copyto(self.best_params, best_params)
+
+
+def make_trainer(config, dataset):
+    """A freshly initialised model and its Trainer on dataset.train, as `config` says."""
+    x, y = dataset.train.x, dataset.train.y
+    init_seed, shuffle_seed = np.random.SeedSequence(config.seed).spawn(2)
+    model = MLP([x.shape[1], *config.layers, dataset.n_classes], x.dtype)
+    model.initialize(config.init, np.random.default_rng(init_seed))
+    batch_size = min(config.batch_size or len(y), len(y))
+    schedule = Schedule(config.schedule, config.lr, config.epochs, -(-len(y) // batch_size),
+                        config.warmup, config.lr_step_epochs, config.lr_gamma)
+    return Trainer(model, make_optimizer(config, model), schedule, x, y, config.batch_size,
+                   np.random.default_rng(shuffle_seed), dropout=config.dropout,
+                   augment_shift=config.augment_shift, seed=config.seed)
+
+
+def dataset_record(dataset):
+    return {"name": dataset.name, "sha256": dict(dataset.sha256)}
+
+
+def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoint_every=0,
+          resume=None):
     """Train an MLP as `config` says and return a TrainResult.
 
-    `dataset` (from fastmlp.data.load_dataset) is loaded from config when omitted; on_epoch, if
-    given, is called with each EpochStats as it is made (the CLI's progress bar uses it).
+    dataset: from fastmlp.data.load_dataset (its test split may be None); loaded from config
+    when omitted. on_epoch: called
+    with each EpochStats as it is made (the CLI's progress bar). save_path: where the model is
+    written at the end, and every `checkpoint_every` epochs as a resumable checkpoint.
+    resume: a checkpoint.Checkpoint to continue from; config defaults to its config (a changed
+    number of epochs or threads is the only change that makes sense).
     """
+    if config is None:
+        config = resume.config if resume is not None else TrainConfig()
     dtype = parse_dtype(config.dtype)
     if dataset is None:
         dataset = dataset_for(config)
     train_split, val, test = dataset.train, dataset.val, dataset.test
     if train_split.x.dtype != dtype:
         raise FastMLPError(f"dataset is {train_split.x.dtype}, config asks for {config.dtype}")
-    init_seed, shuffle_seed = np.random.SeedSequence(config.seed).spawn(2)
-    model = MLP([train_split.x.shape[1], *config.layers, dataset.n_classes], dtype)
-    model.initialize(config.init, np.random.default_rng(init_seed))
-    trainer = Trainer(model, SGD(config.lr), train_split.x, train_split.y, config.batch_size,
-                      np.random.default_rng(shuffle_seed))
-    eval_ws = Workspace(model, min(EVAL_ROWS, max(len(val.y), len(test.y))), backward=False,
-                        gather=False)
+    trainer = make_trainer(config, dataset)
+    model = trainer.model
+    eval_rows = max(len(val.y), 0 if test is None else len(test.y))
+    eval_ws = Workspace(model, min(EVAL_ROWS, eval_rows), gather=False)
+    early = _EarlyStopping(model, config.early_stop, config.patience)
+    history, first_epoch = [], 1
+    if resume is not None:
+        if resume.dataset.get("sha256") != dict(dataset.sha256):
+            raise FastMLPError("the checkpoint was trained on other data files than these "
+                               f"({dataset.name} in {dataset.directory})")
+        np.copyto(model.params, resume.model.params)
+        trainer.restore(resume.state["trainer"], resume.arrays)
+        early.restore(resume.state["early"], resume.arrays["best_params"])
+        history = [EpochStats(**e) for e in resume.history]
+        first_epoch = len(history) + 1
 
-    history = []
+    def write(path):
+        trainer_state, arrays = trainer.state()
+        checkpoint.save(path, model, config, [dataclasses.asdict(e) for e in history],
+                        dataset_record(dataset),
+                        {"trainer": trainer_state, "early": early.state()},
+                        {**arrays, "best_params": early.best_params})
+
     # Overflow shows up as a non-finite loss, which ends the run with a clear message; numpy's
     # warnings from inside the matmuls would only repeat it less clearly.
     with thread_limits(config.threads), np.errstate(over="ignore", invalid="ignore"):
         started = time.perf_counter()
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first_epoch, config.epochs + 1):
             t0 = time.perf_counter()
             loss, train_acc = trainer.epoch()
             seconds = time.perf_counter() - t0
             if not math.isfinite(loss):
                 raise FastMLPError(f"training diverged at epoch {epoch} (loss is {loss}); "
                                    f"try a lower learning rate than {config.lr}")
-            val_acc = evaluate(model, eval_ws, val.x, val.y)
-            test_due = epoch == config.epochs or (config.eval_every and
-                                                  epoch % config.eval_every == 0)
-            test_acc = evaluate(model, eval_ws, test.x, test.y) if test_due else None
-            stats = EpochStats(epoch, loss, train_acc, val_acc, test_acc, seconds,
+            val_acc, val_loss = evaluate(model, eval_ws, val.x, val.y)
+            test_due = (test is not None and config.eval_every
+                        and epoch % config.eval_every == 0)
+            test_acc = evaluate(model, eval_ws, test.x, test.y)[0] if test_due else None
+            stats = EpochStats(epoch, trainer.schedule.lr(trainer.optimizer.steps - 1), loss,
+                               train_acc, val_loss, val_acc, test_acc, seconds,
                                len(train_split.y) / seconds)
             history.append(stats)
+            early.update(model, stats)
+            if save_path is not None and checkpoint_every and epoch % checkpoint_every == 0:
+                write(save_path)
             if on_epoch is not None:
                 on_epoch(stats)
+            if early.stop:
+                break
+        if config.patience:
+            np.copyto(model.params, early.best_params)
+        best = history[early.best_epoch - 1] if config.patience else history[-1]
+        if best.test_acc is None and test is not None:
+            best.test_acc = evaluate(model, eval_ws, test.x, test.y)[0]
         wall = time.perf_counter() - started
+    if save_path is not None:
+        write(save_path)
     return TrainResult(config, model, history, len(train_split.y), wall,
-                       sum(e.seconds for e in history))
+                       sum(e.seconds for e in history), best.epoch)

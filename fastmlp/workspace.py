@@ -25,6 +25,7 @@ class Workspace:
             self.deltas = ([np.zeros((rows, w), dtype) for w in widths]  # (B, H_l) dL/dz
                            if backward else None)
             self.partial = np.zeros((n_chunks(rows), max(widths)), dtype)  # per-chunk sums
+            self.scratch_db = np.zeros(widths[-1], dtype)  # bias gradient of a loss-only pass
             self.loss_partial = np.zeros(n_chunks(rows), np.float64)  # (chunks,)
             self.count_partial = np.zeros(n_chunks(rows), np.int64)  # (chunks,)
         else:
@@ -34,6 +35,7 @@ class Workspace:
             self.deltas = None if _parent.deltas is None else [d[:rows] for d in _parent.deltas]
             # Kernels use only the first n_chunks(rows) rows of the scratch buffers.
             self.partial = _parent.partial
+            self.scratch_db = _parent.scratch_db
             self.loss_partial = _parent.loss_partial
             self.count_partial = _parent.count_partial
 

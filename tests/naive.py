@@ -5,16 +5,41 @@ They allocate freely and use float64 where it helps; the tests compare the kerne
 import numpy as np
 
 
-def bias_relu(z, b):
-    return np.maximum(z + b, 0)
+def mix64(z):
+    """splitmix64's finaliser on a uint64 array (array arithmetic wraps modulo 2**64)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def uniform(key, counters):
+    """The kernels' counter-based uniforms in [0, 1): output number `counter` of splitmix64
+    seeded with mix64(key), top 53 bits."""
+    seed = mix64(np.array([key], np.int64).view(np.uint64))
+    counters = np.asarray(counters, np.int64).astype(np.uint64)
+    state = seed + (counters + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15)
+    return (mix64(state) >> np.uint64(11)).astype(np.float64) / 2.0 ** 53
+
+
+def dropout_mask(rows, width, keep, key):
+    """Which units of a (rows, width) layer inverted dropout keeps."""
+    return uniform(key, np.arange(rows * width)).reshape(rows, width) < keep
+
+
+def bias_relu(z, b, keep=1.0, key=0):
+    """max(z + b, 0), then kept units times 1/keep and dropped ones zeroed (keep of z's type)."""
+    a = np.maximum(z + b, 0)
+    if keep < 1:
+        a = np.where(dropout_mask(*a.shape, keep, key), a * np.reciprocal(keep), 0).astype(a.dtype)
+    return a
 
 
 def bias_add(z, b):
     return z + b
 
 
-def relu_backward(da, a):
-    dz = da * (a > 0)
+def relu_backward(da, a, scale=1.0):
+    dz = da * scale * (a > 0)
     return dz, dz.sum(axis=0)
 
 
@@ -41,16 +66,64 @@ def count_correct(logits, y):
     return int((logits.argmax(axis=1) == y).sum())
 
 
-def gather_rows(x, y, index):
-    return x[index], y[index]
+def shift_offsets(n, shift, key):
+    """(dy, dx) of each of n images: integers uniform in [-shift, shift]."""
+    d = np.floor(uniform(key, np.arange(2 * n)) * (2 * shift + 1)).astype(np.int64) - shift
+    return d[0::2], d[1::2]
+
+
+def translate(img, dy, dx):
+    """img (side, side) moved down dy rows and right dx columns, zeros coming in."""
+    out = np.roll(img, (dy, dx), axis=(0, 1))
+    if dy > 0:
+        out[:dy] = 0
+    elif dy < 0:
+        out[dy:] = 0
+    if dx > 0:
+        out[:, :dx] = 0
+    elif dx < 0:
+        out[:, dx:] = 0
+    return out
+
+
+def gather_rows(x, y, index, side=None, shift=0, key=0):
+    xb = x[index]
+    if shift > 0:
+        dys, dxs = shift_offsets(len(index), shift, key)
+        xb = np.stack([translate(row.reshape(side, side), dy, dx).ravel()
+                       for row, dy, dx in zip(xb, dys, dxs)]) if len(index) else xb
+    return xb, y[index]
 
 
 def transpose(x):
     return x.T.copy()
 
 
-def sgd_update(params, grads, lr):
-    return params - lr * grads
+def sgd_update(params, grads, lr, weight_decay=0.0):
+    return params - lr * (grads + weight_decay * params)
+
+
+def momentum_update(params, grads, velocity, lr, momentum, weight_decay, nesterov):
+    """(params, velocity) after one step of SGD with (Nesterov) momentum."""
+    g = grads + weight_decay * params
+    velocity = momentum * velocity + g
+    step = g + momentum * velocity if nesterov else velocity
+    return params - lr * step, velocity
+
+
+def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
+    """(params, m, v) after Adam step number `step` (1-based); AdamW when decoupled. Textbook
+    form, with PyTorch's placement of eps: after dividing sqrt(v) by sqrt(1 - beta2**step)."""
+    if decoupled:
+        params = params * (1 - lr * weight_decay)
+        g = grads
+    else:
+        g = grads + weight_decay * params
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    m_hat = m / (1 - beta1 ** step)
+    denom = np.sqrt(v) / np.sqrt(1 - beta2 ** step) + eps
+    return params - lr * m_hat / denom, m, v
 
 
 def loss_of(weights, biases, x, y):

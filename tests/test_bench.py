@@ -86,6 +86,7 @@ def test_bench_command_writes_table_json_and_csv(tmp_path):
 
 def test_bench_plot_is_a_png(tmp_path):
     pytest.importorskip("matplotlib")
-    from fastmlp.bench import BenchRow, plot
+    from fastmlp.bench import BenchRow
+    from fastmlp.plots import throughput_png
     rows = [BenchRow([10], None, "float32", t, 1000.0 * t, 1.0, 2.0) for t in (1, 2)]
-    assert plot(rows).startswith(b"\x89PNG")
+    assert throughput_png(rows).startswith(b"\x89PNG")

@@ -77,6 +77,6 @@ def test_one_sgd_step_by_hand():
     dhidden = dlogits  # W2 is the identity and both hidden units are active
     np.testing.assert_allclose(model.dweights[0], np.outer([1.0, 1.0], dhidden))
     before = model.params.copy()
-    SGD(0.5).step(model)
+    SGD(model).step(model, 0.5)
     np.testing.assert_allclose(model.params, before - 0.5 * model.grads)
     np.testing.assert_allclose(model.weights[1], np.eye(2) - 0.5 * np.outer([1.5, 1.0], dlogits))

@@ -1,5 +1,6 @@
 """Every fused kernel against its plain-numpy twin in tests/naive.py, in both float types,
 at sizes that leave partial reduction chunks and at a single row."""
+import numba
 import numpy as np
 import pytest
 
@@ -28,7 +29,7 @@ def test_bias_relu(rng, rows, dtype):
     z = rng.normal(size=(rows, 37)).astype(dtype)
     b = rng.normal(size=37).astype(dtype)
     expected = naive.bias_relu(z, b)
-    kernels.bias_relu(z, b)
+    kernels.bias_relu(z, b, 1.0, 12345)  # keep = 1: no dropout, whatever the key
     np.testing.assert_allclose(z, expected, **TOL[dtype])
 
 
@@ -44,12 +45,13 @@ def test_bias_add(rng, rows, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows", ROWS)
-def test_relu_backward(rng, rows, dtype):
+@pytest.mark.parametrize("scale", [1.0, 1 / 0.7])
+def test_relu_backward(rng, rows, dtype, scale):
     a = np.maximum(rng.normal(size=(rows, 33)), 0).astype(dtype)
     da = rng.normal(size=(rows, 33)).astype(dtype)
-    expected_dz, expected_db = naive.relu_backward(da.astype(np.float64), a)
+    expected_dz, expected_db = naive.relu_backward(da.astype(np.float64), a, dtype(scale))
     db = np.full(33, np.nan, dtype)  # the kernel must overwrite, not accumulate
-    kernels.relu_backward(da, db, scratch(rows, 40, dtype), a)
+    kernels.relu_backward(da, db, scratch(rows, 40, dtype), a, scale)
     np.testing.assert_allclose(da, expected_dz, **TOL[dtype])
     np.testing.assert_allclose(db, expected_db, rtol=TOL[dtype]["rtol"], atol=1e-5 * rows ** 0.5)
 
@@ -102,7 +104,7 @@ def test_gather_rows(rng, dtype):
     y = rng.integers(0, 10, 500).astype(np.int32)
     index = rng.permutation(500)[:130].astype(np.int64)
     xb, yb = np.empty((130, 784), dtype), np.empty(130, np.int32)
-    kernels.gather_rows(xb, yb, x, y, index)
+    kernels.gather_rows(xb, yb, x, y, index, 28, 0, 99)  # shift 0: the plain gather
     expected_x, expected_y = naive.gather_rows(x, y, index)
     np.testing.assert_array_equal(xb, expected_x)
     np.testing.assert_array_equal(yb, expected_y)
@@ -122,7 +124,7 @@ def test_sgd_update(rng, dtype):
     params = rng.normal(size=1001).astype(dtype)
     grads = rng.normal(size=1001).astype(dtype)
     expected = naive.sgd_update(params, grads, dtype(0.1))
-    kernels.sgd_update(params, grads, 0.1)
+    kernels.sgd_update(params, grads, 0.1, 0.0)
     np.testing.assert_allclose(params, expected, **TOL[dtype])
 
 
@@ -131,11 +133,10 @@ def test_kernels_refuse_non_contiguous_input():
     fall back to a slow or wrong path."""
     z = np.zeros((8, 20), np.float32)[:, ::2]
     with pytest.raises(TypeError):
-        kernels.bias_relu(z, np.zeros(10, np.float32))
+        kernels.bias_relu(z, np.zeros(10, np.float32), 1.0, 0)
 
 
 def test_reductions_do_not_depend_on_thread_count(rng):
-    import numba
     rows = 20 * CHUNK_ROWS + 3
     logits = rng.normal(size=(rows, 10)).astype(np.float32)
     y = rng.integers(0, 10, rows).astype(np.int32)
@@ -150,3 +151,212 @@ def test_reductions_do_not_depend_on_thread_count(rng):
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
     np.testing.assert_array_equal(results[0][2], results[1][2])
+
+
+# Counter-based random numbers, dropout and shift augmentation.
+
+@numba.njit
+def _uniforms(out, key, counters):
+    for i in range(counters.shape[0]):
+        out[i] = kernels._uniform(key, counters[i])
+
+
+def kernel_uniforms(key, counters):
+    counters = np.asarray(counters, np.int64)
+    out = np.empty(len(counters))
+    _uniforms(out, key, counters)
+    return out
+
+
+def test_uniform_is_splitmix64():
+    """_uniform(0, n) is output n of splitmix64 seeded with 0 (mix64(0) == 0): the published
+    first outputs, top 53 bits."""
+    first = [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
+    expected = [(u >> 11) / 2.0 ** 53 for u in first]
+    assert list(kernel_uniforms(0, [0, 1, 2])) == expected
+    assert list(naive.uniform(0, [0, 1, 2])) == expected
+
+
+@pytest.mark.parametrize("key", [0, 1, 2, -1, 2 ** 62 + 12345, -(2 ** 63)])
+def test_uniform_matches_naive(key):
+    counters = np.concatenate([np.arange(1000), [2 ** 40, 2 ** 62, 2 ** 63 - 1]])
+    u = kernel_uniforms(key, counters)
+    np.testing.assert_array_equal(u, naive.uniform(key, counters))
+    assert (u >= 0).all() and (u < 1).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", ROWS)
+@pytest.mark.parametrize("keep", [0.5, 0.8])
+def test_bias_relu_dropout(rng, rows, dtype, keep):
+    z = rng.normal(size=(rows, 37)).astype(dtype)
+    b = rng.normal(size=37).astype(dtype)
+    expected = naive.bias_relu(z, b, dtype(keep), 77)
+    kernels.bias_relu(z, b, keep, 77)
+    np.testing.assert_array_equal(z, expected)
+
+
+def dropout(keep, key, dtype=np.float32, shape=(2000, 500), seed=0):
+    """(pre-activation + bias after ReLU, kernel output) on random data with ~half the units
+    positive."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=shape).astype(dtype)
+    b = np.zeros(shape[1], dtype)
+    relu = np.maximum(z, 0)
+    kernels.bias_relu(z, b, keep, key)
+    return relu, z
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9])
+def test_dropout_statistics(dtype, keep):
+    relu, out = dropout(keep, 2024, dtype, shape=(1000, 1000))
+    positive = relu > 0
+    kept = out != 0
+    assert not (kept & ~positive).any()
+    # Among the positive units (~5e5), the kept fraction is keep within 5 standard errors.
+    n = positive.sum()
+    fraction = kept[positive].mean()
+    assert abs(fraction - keep) < 5 * np.sqrt(keep * (1 - keep) / n)
+    # Every kept value is exactly its ReLU output times 1/keep, in the array's type.
+    np.testing.assert_array_equal(out[kept], relu[kept] * np.reciprocal(dtype(keep)))
+    # No row or column is favoured: their kept fractions stay near keep too.
+    for axis in (0, 1):
+        per = positive.sum(axis=axis)
+        spread = np.abs(kept.sum(axis=axis) / per - keep) / np.sqrt(keep * (1 - keep) / per)
+        assert spread.max() < 5
+
+
+def test_dropout_keep_zero_drops_everything():
+    _, out = dropout(0.0, 1, shape=(10, 30))
+    assert (out == 0).all()
+
+
+def test_dropout_is_deterministic_and_depends_on_the_key():
+    keep = 0.5
+    _, a = dropout(keep, 5)
+    _, again = dropout(keep, 5)
+    np.testing.assert_array_equal(a, again)
+    relu, _ = dropout(1.0, 5)
+    positive = (relu > 0).sum()
+    for other in (6, 5 + 2 ** 32, -5):
+        _, b = dropout(keep, other)
+        # Independent masks keep the same positive unit with probability keep**2.
+        both = ((a != 0) & (b != 0)).sum() / positive
+        assert abs(both - keep ** 2) < 5 * np.sqrt(keep ** 2 * (1 - keep ** 2) / positive)
+
+
+def test_dropout_does_not_depend_on_thread_count():
+    results = []
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            results.append(dropout(0.7, 31, shape=(3 * CHUNK_ROWS + 5, 300))[1])
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_backward_gives_dropped_units_no_gradient(rng, dtype):
+    """Through dropout, da/dz = [z + b > 0] * mask / keep: relu_backward with scale 1/keep on the
+    dropout output gets exactly that."""
+    rows, width, keep = 300, 40, 0.6
+    z = rng.normal(size=(rows, width)).astype(dtype)
+    b = rng.normal(size=width).astype(dtype)
+    positive = z + b > 0
+    mask = naive.dropout_mask(rows, width, dtype(keep), 3)
+    kernels.bias_relu(z, b, keep, 3)
+    da = rng.normal(size=(rows, width)).astype(dtype)
+    scale = np.reciprocal(dtype(keep))
+    expected = np.where(positive & mask, da * scale, 0)
+    db = np.empty(width, dtype)
+    kernels.relu_backward(da, db, scratch(rows, width, dtype), z, scale)
+    np.testing.assert_array_equal(da, expected)
+    np.testing.assert_allclose(db, expected.sum(axis=0, dtype=np.float64), **TOL[dtype])
+
+
+def images(rng, n, side, dtype):
+    return (rng.random((n, side * side)) + 0.5).astype(dtype)  # no zero pixels
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, side, shift", [(1, 28, 2), (130, 28, 1), (130, 28, 3), (57, 5, 2),
+                                            (40, 3, 4), (33, 7, 6)])
+def test_gather_rows_shift(rng, dtype, n, side, shift):
+    x = images(rng, 200, side, dtype)
+    y = rng.integers(0, 10, 200).astype(np.int32)
+    index = rng.integers(0, 200, n).astype(np.int64)
+    xb, yb = np.full((n, side * side), np.nan, dtype), np.empty(n, np.int32)
+    kernels.gather_rows(xb, yb, x, y, index, side, shift, 4321)
+    expected_x, expected_y = naive.gather_rows(x, y, index, side, shift, 4321)
+    np.testing.assert_array_equal(xb, expected_x)
+    np.testing.assert_array_equal(yb, expected_y)
+
+
+def test_gather_rows_shift_matches_slicing(rng):
+    """The twin's np.roll-and-zero agrees with a slicing formulation of the translation."""
+    side, shift = 9, 3
+    x = images(rng, 50, side, np.float64)
+    index = np.arange(50, dtype=np.int64)
+    xb, yb = np.empty_like(x), np.empty(50, np.int32)
+    kernels.gather_rows(xb, yb, x, np.zeros(50, np.int32), index, side, shift, 8)
+    dys, dxs = naive.shift_offsets(50, shift, 8)
+    for i, (dy, dx) in enumerate(zip(dys, dxs)):
+        src, out = x[i].reshape(side, side), np.zeros((side, side))
+        out[max(dy, 0):side + min(dy, 0), max(dx, 0):side + min(dx, 0)] = \
+            src[max(-dy, 0):side - max(dy, 0), max(-dx, 0):side - max(dx, 0)]
+        np.testing.assert_array_equal(xb[i].reshape(side, side), out)
+
+
+@pytest.mark.parametrize("shift", [1, 2, 4])
+def test_shift_offsets_cover_the_range_uniformly(shift):
+    """One bright pixel in the centre of each source image shows where the kernel moved it:
+    every (dy, dx) in [-shift, shift]^2 occurs, about equally often."""
+    n, side = 20000, 2 * shift + 3
+    x = np.zeros((1, side * side))
+    x[0, (side // 2) * side + side // 2] = 1
+    xb, yb = np.empty((n, side * side)), np.empty(n, np.int32)
+    kernels.gather_rows(xb, yb, x, np.zeros(1, np.int32), np.zeros(n, np.int64), side, shift, 17)
+    assert (xb.sum(axis=1) == 1).all()
+    where = xb.argmax(axis=1)
+    dy, dx = where // side - side // 2, where % side - side // 2
+    cells = (2 * shift + 1) ** 2
+    counts = np.bincount((dy + shift) * (2 * shift + 1) + dx + shift, minlength=cells)
+    assert len(counts) == cells and (counts > 0).all()
+    expected = n / cells
+    assert np.abs(counts - expected).max() < 5 * np.sqrt(expected)
+    np.testing.assert_array_equal((dy, dx), naive.shift_offsets(n, shift, 17))
+
+
+def test_gather_rows_shift_zero_is_the_plain_gather_and_ignores_side(rng):
+    x = rng.random((100, 20))  # 20 features: not a square image
+    y = rng.integers(0, 10, 100).astype(np.int32)
+    index = rng.permutation(100).astype(np.int64)
+    xb, yb = np.empty_like(x), np.empty(100, np.int32)
+    kernels.gather_rows(xb, yb, x, y, index, 0, 0, 5)
+    np.testing.assert_array_equal(xb, x[index])
+    np.testing.assert_array_equal(yb, y[index])
+
+
+def test_gather_rows_shift_needs_square_images(rng):
+    x = rng.random((10, 20))
+    with pytest.raises(ValueError, match="side"):
+        kernels.gather_rows(np.empty((3, 20)), np.empty(3, np.int32), x, np.zeros(10, np.int32),
+                            np.arange(3, dtype=np.int64), 4, 1, 0)
+
+
+def test_gather_rows_shift_does_not_depend_on_thread_count(rng):
+    x = images(rng, 300, 28, np.float32)
+    y = rng.integers(0, 10, 300).astype(np.int32)
+    index = rng.permutation(300).astype(np.int64)
+    results = []
+    try:
+        for threads in (1, numba.config.NUMBA_NUM_THREADS):
+            numba.set_num_threads(threads)
+            xb = np.empty_like(x)
+            kernels.gather_rows(xb, np.empty(300, np.int32), x, y, index, 28, 2, 99)
+            results.append(xb)
+    finally:
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    np.testing.assert_array_equal(results[0], results[1])

@@ -8,8 +8,7 @@ import pytest
 
 from fastmlp import FastMLPError, TrainConfig, train
 from fastmlp.model import MLP
-from fastmlp.trainer import Trainer
-from fastmlp.update import SGD
+from fastmlp.bench import make_trainer
 
 from .conftest import make_dataset
 
@@ -60,9 +59,7 @@ def test_the_hot_loop_allocates_no_array_memory(batch_size):
     """Steps after the first allocate nothing that scales with the batch: the smallest buffer
     a step could allocate here is 128 rows x 64 units x 4 bytes = 32 KiB."""
     data = make_dataset(n_train=1024, n_features=784, dtype=np.float32)
-    model = MLP([784, 64, 32, 10], np.float32).initialize("he", np.random.default_rng(0))
-    trainer = Trainer(model, SGD(0.1), data.train.x, data.train.y, batch_size,
-                      np.random.default_rng(0))
+    trainer = make_trainer((64, 32), batch_size, data)
     trainer.epoch()  # first calls: numba dispatch caches, workspace views
     tracemalloc.start()
     try:
@@ -92,8 +89,7 @@ def test_allocation_check_would_catch_an_allocation():
 
 def test_minibatches_cover_every_sample_and_reshuffle():
     data = make_dataset(n_train=600, dtype=np.float32)
-    model = MLP([20, 8, 10], np.float32).initialize("he", np.random.default_rng(0))
-    trainer = Trainer(model, SGD(0.1), data.train.x, data.train.y, 256, np.random.default_rng(0))
+    trainer = make_trainer((8,), 256, data)
     assert trainer.bounds == [(0, 256), (256, 512), (512, 600)]  # the partial batch is used
     trainer.epoch()
     first = trainer.order.copy()

@@ -1,0 +1,627 @@
+"""`fastmlp experiments`: the source documents' experiments, over several seeds, beside their
+reported figures.
+
+The experiments are data (a TOML grid, `experiments.toml` ships the documents' four); this module
+loads and checks a grid, runs every (experiment, seed), and renders what came out: a Markdown
+summary with a verdict per reported figure, epoch-wise tables, JSON with every run's history, a
+PNG of validation accuracy against epoch, and the README's results section.
+"""
+import dataclasses
+import datetime
+import io
+import json
+import math
+import os
+import platform
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .config import TrainConfig, dataset_for
+from .data import DATASETS
+from .errors import FastMLPError
+from .model import DTYPES, INITS
+
+SHIPPED_GRID = "experiments.toml"  # package data beside this module
+OPTIMIZERS = ("sgd",)  # what the engine has; the grid names it so future optimizers fit in
+METRICS = ("val_acc", "test_acc", "train_acc")  # final-epoch figures a document may report
+EPOCH_METRICS = ("train_acc", "test_acc", "val_acc")  # the documents' order in epoch-wise tables
+METRIC_WORDS = {"val_acc": "validation", "test_acc": "test", "train_acc": "train"}
+
+# The verdict rule. Seeds move a run's accuracy by some spread; a reported figure that lies
+# within 3 of our standard deviations of our mean is explained by that spread alone. Three seeds
+# can show a spread near zero by chance, so the tolerance never drops below half a point.
+VERDICT_SIGMAS = 3.0
+VERDICT_FLOOR = 0.005  # 0.5 percentage points, as a fraction
+VERDICT_RULE = (
+    "a reported figure is **consistent** when |our mean − reported| ≤ max(3 × our standard "
+    "deviation over seeds, 0.5 percentage points); otherwise it **differs by** our mean minus "
+    "the reported figure, in percentage points (pp). The standard deviation is the sample one "
+    "(n − 1); with a single seed only the 0.5 pp floor applies.")
+
+README_START = "<!-- experiments:start -->"
+README_END = "<!-- experiments:end -->"
+
+
+# ---------------------------------------------------------------------------- the grid
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    config: TrainConfig  # seed 0; each run replaces the seed
+    documented_epochs: int  # the grid's epochs, kept when --epochs overrides config.epochs
+    source: str | None = None
+    note: str | None = None
+    reported: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def epochs_overridden(self):
+        return self.config.epochs != self.documented_epochs
+
+
+@dataclass(frozen=True)
+class Grid:
+    path: str
+    seeds: int
+    experiments: tuple
+
+
+class _Invalid(Exception):
+    """A value's problem, before the grid loader says where it is."""
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_at_least(minimum):
+    def check(value):
+        if not _is_int(value) or value < minimum:
+            raise _Invalid(f"must be an integer >= {minimum}, got {value!r}")
+        return value
+    return check
+
+
+def _text(value):
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _choice(options):
+    def check(value):
+        if value not in options:
+            raise _Invalid(f"must be one of {', '.join(map(repr, options))}, got {value!r}")
+        return value
+    return check
+
+
+def _number(value):
+    if not (_is_int(value) or isinstance(value, float)) or not math.isfinite(value):
+        raise _Invalid(f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _positive(value):
+    if _number(value) <= 0:
+        raise _Invalid(f"must be > 0, got {value!r}")
+    return float(value)
+
+
+def _fraction(value):
+    # Accuracies are fractions like the engine's; 75.3 for 75.3% would otherwise pass silently.
+    if not 0 <= _number(value) <= 1:
+        raise _Invalid(f"must be a fraction in [0, 1] (0.753 for 75.3%), got {value!r}")
+    return float(value)
+
+
+def _open_fraction(value):
+    if not 0 < _number(value) < 1:
+        raise _Invalid(f"must be strictly between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _layers(value):
+    if not isinstance(value, list) or not value or not all(_is_int(h) and h >= 1 for h in value):
+        raise _Invalid(f"must be a non-empty list of positive integers, got {value!r}")
+    return tuple(value)
+
+
+def _batch_size(value):
+    if value == "full":
+        return None
+    if not _is_int(value) or value < 1:
+        raise _Invalid(f"must be \"full\" or an integer >= 1, got {value!r}")
+    return value
+
+
+def _optimizer(value):
+    if value not in OPTIMIZERS:
+        raise _Invalid(f"{value!r} is not available; the engine has only "
+                       f"{', '.join(map(repr, OPTIMIZERS))} so far")
+    return value
+
+
+def _list_of(check, what):
+    def checked(value):
+        if not isinstance(value, list) or not value:
+            raise _Invalid(f"must be a non-empty list of {what}, got {value!r}")
+        try:
+            return [check(v) for v in value]
+        except _Invalid:
+            raise _Invalid(f"must be a list of {what}, got {value!r}") from None
+    return checked
+
+
+# What a run may set, in [defaults] or in an experiment: key -> checker.
+RUN_KEYS = {
+    "layers": _layers, "init": _choice(INITS), "epochs": _int_at_least(1),
+    "lr": _positive, "batch_size": _batch_size, "dtype": _choice(tuple(DTYPES)),
+    "optimizer": _optimizer, "eval_every": _int_at_least(0),
+    "dataset": _choice(tuple(sorted(DATASETS))), "val_fraction": _open_fraction,
+}
+REQUIRED_KEYS = ("name", "layers", "init", "epochs")
+TEXT_KEYS = {"name": _text, "source": _text, "note": _text}
+REPORTED_KEYS = {**{m: _fraction for m in METRICS},
+                 "epochs": _list_of(_int_at_least(1), "epoch numbers >= 1"),
+                 **{f"{m}_at": _list_of(_fraction, "fractions in [0, 1]") for m in METRICS}}
+
+
+def _check_keys(table, checkers, where):
+    unknown = sorted(set(table) - set(checkers))
+    if unknown:
+        raise FastMLPError(f"{where}: unknown key {unknown[0]!r}; known keys: "
+                           f"{', '.join(checkers)}")
+    checked = {}
+    for key, value in table.items():
+        try:
+            checked[key] = checkers[key](value)
+        except _Invalid as e:
+            raise FastMLPError(f"{where}: {key} {e}") from None
+    return checked
+
+
+def _check_reported(table, where):
+    where = f"{where}: reported"
+    if not isinstance(table, dict):
+        raise FastMLPError(f"{where} must be a table ([experiment.reported]), got {table!r}")
+    reported = _check_keys(table, REPORTED_KEYS, where)
+    epochs = reported.get("epochs")
+    if epochs is not None and any(b <= a for a, b in zip(epochs, epochs[1:])):
+        raise FastMLPError(f"{where}: epochs must increase, got {epochs}")
+    for metric in METRICS:
+        series = reported.get(f"{metric}_at")
+        if series is None:
+            continue
+        if epochs is None:
+            raise FastMLPError(f"{where}: {metric}_at needs an epochs list beside it")
+        if len(series) != len(epochs):
+            raise FastMLPError(f"{where}: {metric}_at has {len(series)} values for "
+                               f"{len(epochs)} epochs")
+    return reported
+
+
+def _experiment(table, defaults, index, where_file):
+    label = table.get("name") if isinstance(table, dict) else None
+    where = (f"{where_file}: experiment {label!r}" if isinstance(label, str)
+             else f"{where_file}: experiment #{index + 1}")
+    if not isinstance(table, dict):
+        raise FastMLPError(f"{where} must be a table ([[experiment]]), got {table!r}")
+    table = dict(table)
+    reported = _check_reported(table.pop("reported", {}), where)
+    fields = {**defaults, **_check_keys(table, {**TEXT_KEYS, **RUN_KEYS}, where)}
+    missing = [k for k in REQUIRED_KEYS if k not in fields]
+    if missing:
+        raise FastMLPError(f"{where}: missing required key {missing[0]!r}")
+    run = {k: v for k, v in fields.items() if k in RUN_KEYS and k != "optimizer"}
+    try:
+        config = TrainConfig(**run)
+    except FastMLPError as e:
+        raise FastMLPError(f"{where}: {e}") from None
+    return Experiment(fields["name"], config, config.epochs, fields.get("source"),
+                      fields.get("note"), reported)
+
+
+def shipped_grid_path():
+    return Path(str(resources.files("fastmlp") / SHIPPED_GRID))
+
+
+def load_grid(path=None):
+    """Read and check a grid file (the shipped one by default); every problem is a one-line
+    FastMLPError that names the file and the experiment."""
+    path = shipped_grid_path() if path is None else Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise FastMLPError(f"grid file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise FastMLPError(f"cannot read grid file {path}: {getattr(e, 'strerror', None) or e}"
+                           ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise FastMLPError(f"{path}: not valid TOML: {' '.join(str(e).split())}") from None
+    top = _check_keys({k: v for k, v in data.items() if k != "defaults" and k != "experiment"},
+                      {"seeds": _int_at_least(1)}, str(path))
+    defaults = data.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise FastMLPError(f"{path}: defaults must be a table ([defaults]), got {defaults!r}")
+    defaults = _check_keys(defaults, RUN_KEYS, f"{path}: [defaults]")
+    tables = data.get("experiment")
+    if not isinstance(tables, list) or not tables:
+        raise FastMLPError(f"{path}: no experiments; add [[experiment]] tables")
+    experiments = [_experiment(t, defaults, i, path) for i, t in enumerate(tables)]
+    names = [e.name for e in experiments]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise FastMLPError(f"{path}: experiment {twice[0]!r} is defined more than once")
+    return Grid(str(path), top.get("seeds", 3), tuple(experiments))
+
+
+def select(grid, only=None, epochs=None, dtype=None, threads=None):
+    """The grid's experiments, narrowed to the names in `only` and with command-line
+    overrides applied (epochs, dtype, threads)."""
+    known = [e.name for e in grid.experiments]
+    unknown = [n for n in (only or ()) if n not in known]
+    if unknown:
+        raise FastMLPError(f"unknown experiment {unknown[0]!r} in --only; {grid.path} has: "
+                           f"{', '.join(known)}")
+    chosen = [e for e in grid.experiments if not only or e.name in only]
+    changes = {k: v for k, v in (("epochs", epochs), ("dtype", dtype), ("threads", threads))
+               if v is not None}
+    return [dataclasses.replace(e, config=dataclasses.replace(e.config, **changes))
+            for e in chosen]
+
+
+# ---------------------------------------------------------------------------- running
+
+
+@dataclass
+class Run:
+    experiment: str
+    seed: int
+    result: object  # fastmlp.trainer.TrainResult
+    n_val: int  # validation and test sizes: the result keeps only the training size
+    n_test: int
+
+
+def run_all(experiments, seeds, on_run=None, on_epoch=None):
+    """Train every experiment once per seed 0..seeds-1; returns the Runs in that order.
+
+    Seeds are the outer loop because the train/validation split depends on the seed only: each
+    split is loaded once and every experiment trains on it before the next one is loaded (one
+    dataset in memory at a time). on_run(experiment, seed) is called as each run starts,
+    on_epoch(stats) after every epoch.
+    """
+    from .trainer import train
+
+    runs, loaded, dataset = [], None, None
+    for seed in range(seeds):
+        for experiment in experiments:
+            config = dataclasses.replace(experiment.config, seed=seed)
+            key = (config.dataset, config.dtype, seed, config.val_fraction, config.data_dir)
+            if key != loaded:
+                dataset, loaded = None, None  # let the previous split go before the next loads
+                dataset, loaded = dataset_for(config), key
+            if on_run is not None:
+                on_run(experiment, seed)
+            result = train(config, dataset, on_epoch=on_epoch)
+            runs.append(Run(experiment.name, seed, result, len(dataset.val.y),
+                            len(dataset.test.y)))
+    order = {e.name: i for i, e in enumerate(experiments)}
+    return sorted(runs, key=lambda r: (order[r.experiment], r.seed))
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def spread(values):
+    """mean, sample standard deviation (0 for one value), min and max of `values`."""
+    values = np.asarray(values, dtype=np.float64)
+    std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return {"mean": float(values.mean()), "std": std, "min": float(values.min()),
+            "max": float(values.max()), "n": len(values)}
+
+
+def verdict(values, reported):
+    """Whether a reported figure is what the seed spread of `values` explains (VERDICT_RULE):
+    "consistent", or "differs by +X.X pp" (our mean minus the reported figure)."""
+    s = spread(values)
+    difference = s["mean"] - reported
+    if abs(difference) <= max(VERDICT_SIGMAS * s["std"], VERDICT_FLOOR):
+        return "consistent"
+    return f"differs by {100 * difference:+.1f} pp"
+
+
+def summarize(experiments, runs):
+    """One JSON-ready row per experiment: measured spreads, reported figures, verdicts and the
+    epoch-wise comparison where the document gives one."""
+    rows = []
+    for e in experiments:
+        own = [r for r in runs if r.experiment == e.name]
+        results = [r.result for r in own]
+        finals = [res.final for res in results]
+        measured = {m: spread([getattr(f, m) for f in finals]) for m in METRICS}
+        verdicts = {}
+        for m in METRICS:
+            if m in e.reported:
+                verdicts[m] = (verdict([getattr(f, m) for f in finals], e.reported[m])
+                               if not e.epochs_overridden else
+                               f"not compared ({e.config.epochs} of {e.documented_epochs} "
+                               f"epochs)")
+        rows.append({
+            "name": e.name, "layers": list(e.config.layers), "init": e.config.init,
+            "epochs": e.config.epochs, "documented_epochs": e.documented_epochs,
+            "lr": e.config.lr, "batch_size": e.config.batch_size, "dtype": e.config.dtype,
+            "source": e.source, "note": e.note, "reported": e.reported,
+            "seeds": [r.seed for r in own],
+            "n_train": results[0].n_train, "n_val": own[0].n_val, "n_test": own[0].n_test,
+            "measured": measured,
+            "wall_seconds_mean": float(np.mean([res.wall_seconds for res in results])),
+            "verdicts": verdicts,
+            "epoch_table": _epoch_table(e, results),
+            "curves": _curves(results),
+        })
+    return rows
+
+
+def _epoch_table(experiment, results):
+    """Rows (epoch, ours per metric, reported per metric) at the epochs a document lists."""
+    epochs = experiment.reported.get("epochs")
+    if not epochs:
+        return []
+    metrics = [m for m in EPOCH_METRICS if f"{m}_at" in experiment.reported]
+    table = []
+    for i, epoch in enumerate(epochs):
+        row = {"epoch": epoch}
+        for m in metrics:
+            values = [getattr(res.history[epoch - 1], m) for res in results
+                      if epoch <= len(res.history)]
+            complete = len(values) == len(results) and None not in values
+            row[m] = spread(values) if complete else None  # not run that long, or not measured
+            row[f"reported_{m}"] = experiment.reported[f"{m}_at"][i]
+        table.append(row)
+    return table
+
+
+def _curves(results):
+    """Validation (and, where measured every epoch by every run, test) accuracy by epoch:
+    mean, min and max over seeds; what the figure draws."""
+    val = np.array([[e.val_acc for e in res.history] for res in results])  # (seeds, epochs)
+    curves = {"val_acc": {"mean": val.mean(0).tolist(), "min": val.min(0).tolist(),
+                          "max": val.max(0).tolist()}}
+    tests = [[e.test_acc for e in res.history] for res in results]
+    if all(t is not None for row in tests for t in row):
+        test = np.array(tests, dtype=np.float64)
+        curves["test_acc"] = {"mean": test.mean(0).tolist(), "min": test.min(0).tolist(),
+                              "max": test.max(0).tolist()}
+    return curves
+
+
+# ---------------------------------------------------------------------------- Markdown
+
+
+def _pct(value):
+    return f"{100 * value:.2f}"
+
+
+def _mean_std(s):
+    return "—" if s is None else f"{_pct(s['mean'])} ± {_pct(s['std'])}"
+
+
+def _reported_text(reported):
+    figures = [f"{_pct(reported[m])}% {METRIC_WORDS[m]}" for m in METRICS if m in reported]
+    return ", ".join(figures) or "—"
+
+
+def _verdict_text(verdicts):
+    if not verdicts:
+        return "—"
+    if len(set(verdicts.values())) == 1:  # one figure, or the same word for all ("not compared")
+        return next(iter(verdicts.values()))
+    return "; ".join(f"{METRIC_WORDS[m]} {v}" for m, v in verdicts.items())
+
+
+def _distinct(rows, key, show=str):
+    values = []
+    for r in rows:
+        if r[key] not in values:
+            values.append(r[key])
+    return " / ".join(show(v) for v in values)
+
+
+def _escape(text):
+    return text.replace("|", "\\|")
+
+
+def _batch_words(batch_size):
+    return "full-batch gradient descent" if batch_size is None else f"minibatches of {batch_size}"
+
+
+def _count(n):
+    return f"{n:,}"
+
+
+def _protocol(rows):
+    """One sentence on what every run shared (values that vary are listed with a slash)."""
+    seeds = rows[0]["seeds"]
+    runs = f"{len(seeds)} run{'s' if len(seeds) > 1 else ''} per experiment"
+    return (f"Ours: mean ± standard deviation over seeds {', '.join(map(str, seeds))} ({runs}), "
+            f"figures of the last epoch; {_distinct(rows, 'batch_size', _batch_words)}, "
+            f"lr {_distinct(rows, 'lr', lambda v: f'{v:g}')}, {_distinct(rows, 'dtype')}, "
+            f"{_distinct(rows, 'n_train', _count)} training / {_distinct(rows, 'n_val', _count)} "
+            f"validation / {_distinct(rows, 'n_test', _count)} test images.")
+
+
+def markdown(rows, provenance_line):
+    """The summary table, the verdict rule, notes, epoch-wise tables and where they came from."""
+    out = [
+        _protocol(rows),
+        "",
+        "| experiment | hidden layers | init | epochs | reported | validation % | test % | "
+        "train % | wall time / run | verdict |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        epochs = (str(r["epochs"]) if r["epochs"] == r["documented_epochs"] else
+                  f"{r['epochs']} (documented: {r['documented_epochs']})")
+        m = r["measured"]
+        out.append(
+            f"| {_escape(r['name'])}{'*' if r['note'] else ''} | {r['layers']} | {r['init']} | "
+            f"{epochs} | "
+            f"{_reported_text(r['reported'])} | {_mean_std(m['val_acc'])} | "
+            f"{_mean_std(m['test_acc'])} | {_pct(m['train_acc']['mean'])} | "
+            f"{r['wall_seconds_mean']:.1f} s | {_verdict_text(r['verdicts'])} |")
+    out += ["", f"Verdict: {VERDICT_RULE} Training accuracy is the last epoch's, measured before "
+            "that epoch's update. Wall time is one run's training and evaluation, data loading "
+            "excluded."]
+    if any(r["epochs"] != r["documented_epochs"] for r in rows):
+        out += ["", "**The epochs were overridden (`--epochs`)**: these runs are shorter or "
+                "longer than the documents', so they are not compared with the reported "
+                "figures."]
+    notes = [f"- \\* {r['name']}: {r['note']}" for r in rows if r["note"]]
+    if notes:
+        out += ["", *notes]
+    for r in rows:
+        if r["epoch_table"]:
+            out += ["", *_epoch_markdown(r)]
+    out += ["", provenance_line]
+    return "\n".join(out) + "\n"
+
+
+def _epoch_markdown(row):
+    metrics = [m for m in EPOCH_METRICS if m in row["epoch_table"][0]]
+    header = ["epoch"]
+    for m in metrics:
+        header += [f"{METRIC_WORDS[m]} % (ours)", f"{METRIC_WORDS[m]} % (reported)"]
+    lines = [f"**{row['name']}, accuracy by epoch** (ours: mean ± std over "
+             f"{len(row['seeds'])} seeds; train accuracy is measured before the epoch's update)",
+             "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for e in row["epoch_table"]:
+        cells = [str(e["epoch"])]
+        for m in metrics:
+            cells += [_mean_std(e[m]), _pct(e[f"reported_{m}"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+# ---------------------------------------------------------------------------- provenance
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def machine(threads):
+    import numba
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
+            "python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__}
+
+
+def provenance_line(command, date, m):
+    return (f"Produced by `{command}` on {date}: {m['cpu']}, {m['cores']} cores "
+            f"({m['threads']} threads used), Python {m['python']}, numpy {m['numpy']}, "
+            f"numba {m['numba']}.")
+
+
+def today():
+    return datetime.date.today().isoformat()
+
+
+# ---------------------------------------------------------------------------- JSON and PNG
+
+
+def to_json(rows, runs, context):
+    """Everything: the context (command, grid, machine), the summary rows and every run's full
+    history (TrainResult.to_dict())."""
+    report = {**context, "verdict_rule": VERDICT_RULE, "experiments": rows,
+              "runs": [{"experiment": r.experiment, "seed": r.seed, **r.result.to_dict()}
+                       for r in runs]}
+    return json.dumps(report, indent=1) + "\n"
+
+
+def plot(rows):
+    """PNG bytes: validation accuracy against epoch, one panel per experiment, the mean over
+    seeds with a min-max band, and the reported figures marked (needs matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    cols = min(2, len(rows))
+    nrows = math.ceil(len(rows) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(6 * cols, 4 * nrows), squeeze=False)
+    for ax, r in zip(axes.flat, rows):
+        for metric, color in (("val_acc", "C0"), ("test_acc", "C1")):
+            curve = r["curves"].get(metric)
+            if curve is None or (metric == "test_acc" and "test_acc_at" not in r["reported"]):
+                continue  # the test curve is drawn only where a document reports one
+            x = np.arange(1, len(curve["mean"]) + 1)
+            ax.plot(x, 100 * np.array(curve["mean"]), color=color,
+                    label=f"ours, {METRIC_WORDS[metric]}: mean, min–max band")
+            ax.fill_between(x, 100 * np.array(curve["min"]), 100 * np.array(curve["max"]),
+                            color=color, alpha=0.25, linewidth=0)
+        for metric, style in (("val_acc", "--"), ("test_acc", ":")):
+            if metric in r["reported"]:
+                value = 100 * r["reported"][metric]
+                ax.axhline(value, color="C3", linestyle=style,
+                           label=f"reported {METRIC_WORDS[metric]} {value:.2f}%")
+        if "test_acc_at" in r["reported"]:
+            ax.plot(r["reported"]["epochs"], 100 * np.array(r["reported"]["test_acc_at"]), "x",
+                    color="C3", label="reported test by epoch")
+        ax.set_title(f"{r['name']}: {r['layers']}, {r['init']}, {r['epochs']} epochs",
+                     fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("accuracy %")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in list(axes.flat)[len(rows):]:
+        ax.set_visible(False)
+    fig.suptitle(f"fastmlp: accuracy by epoch over {len(rows[0]['seeds'])} seeds, beside the "
+                 "reported figures (red)")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------- README
+
+
+def readme_section(text, source="README"):
+    """(start, end): where the generated block goes in `text`; refuses a README without exactly
+    one pair of markers in order, so that nothing else in it is ever overwritten."""
+    starts, ends = text.count(README_START), text.count(README_END)
+    if starts != 1 or ends != 1 or text.index(README_START) > text.index(README_END):
+        raise FastMLPError(f"{source} needs exactly one {README_START} followed by one "
+                           f"{README_END} line to put the results between")
+    return text.index(README_START) + len(README_START), text.index(README_END)
+
+
+def replace_section(text, block, source="README"):
+    """`text` with everything between the markers replaced by `block`."""
+    start, end = readme_section(text, source)
+    return text[:start] + "\n" + block.strip("\n") + "\n" + text[end:]
+
+
+def read_readme(path):
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise FastMLPError(f"cannot read {path}: {e.strerror or e}") from None
+    readme_section(text, str(path))
+    return text

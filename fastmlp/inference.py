@@ -1,0 +1,50 @@
+"""Using a trained model: class probabilities, and the confusion matrix with per-class
+precision and recall."""
+import numpy as np
+
+from .errors import FastMLPError
+from .forward import forward
+from .threads import kernel_threads
+from .workspace import Workspace
+
+ROWS = 16384
+
+
+def logits(model, x):
+    """The model's logits (N, n_out) for inputs x (N, n_in), in chunks of up to ROWS rows."""
+    x = np.ascontiguousarray(x, dtype=model.dtype)
+    if x.ndim != 2 or x.shape[1] != model.sizes[0]:
+        raise FastMLPError(f"the model takes {model.sizes[0]} features per sample, got inputs "
+                           f"of shape {x.shape}")
+    out = np.empty((len(x), model.sizes[-1]), model.dtype)
+    if len(x) == 0:
+        return out
+    ws = Workspace(model, min(ROWS, len(x)), backward=False, gather=False)
+    with kernel_threads(ws.rows):
+        for start in range(0, len(x), ws.rows):
+            stop = min(start + ws.rows, len(x))
+            out[start:stop] = forward(model, ws.rows_view(stop - start), x[start:stop])
+    return out
+
+
+def predict_proba(model, x):
+    z = logits(model, x).astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def confusion_matrix(y_true, y_pred, n_classes):
+    """counts[i, j]: samples of class i predicted as j."""
+    return np.bincount(np.asarray(y_true) * n_classes + np.asarray(y_pred),
+                       minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def precision_recall(counts):
+    """Per-class precision and recall from a confusion matrix (0 where undefined)."""
+    hits = np.diag(counts).astype(np.float64)
+    predicted, actual = counts.sum(axis=0), counts.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, hits / predicted, 0.0)
+        recall = np.where(actual > 0, hits / actual, 0.0)
+    return precision, recall

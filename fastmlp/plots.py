@@ -1,0 +1,87 @@
+"""PNG figures (matplotlib, an optional extra): throughput against threads, training curves,
+and a confusion matrix. Each function returns the PNG's bytes; callers write them atomically."""
+import io
+
+from .errors import FastMLPError
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise FastMLPError("plotting needs matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _png(fig, plt):
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def throughput_png(rows):
+    """fastmlp bench rows: samples/s against thread count, one line per configuration."""
+    from .bench import describe
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    configs = {}
+    for r in rows:
+        configs.setdefault(describe(r.layers, r.batch_size, r.dtype), []).append(r)
+    for name, group in configs.items():
+        ax.plot([r.threads for r in group], [r.samples_per_s for r in group], "o-", label=name)
+    ax.set_xlabel("threads")
+    ax.set_ylabel("training samples/s")
+    ax.set_xticks(sorted({r.threads for r in rows}))
+    ax.set_title("fastmlp training throughput")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig, plt)
+
+
+def curves_png(history, title):
+    """A run's history (fastmlp train --out): loss, and train/validation/test accuracy."""
+    plt = _pyplot()
+    epochs = [e["epoch"] for e in history]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    loss_ax.plot(epochs, [e["train_loss"] for e in history], label="train loss")
+    if all("val_loss" in e for e in history):
+        loss_ax.plot(epochs, [e["val_loss"] for e in history], label="validation loss")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("cross-entropy")
+    loss_ax.set_yscale("log")
+    acc_ax.plot(epochs, [100 * e["train_acc"] for e in history], label="train")
+    acc_ax.plot(epochs, [100 * e["val_acc"] for e in history], label="validation")
+    tested = [e for e in history if e.get("test_acc") is not None]
+    if tested:
+        acc_ax.plot([e["epoch"] for e in tested], [100 * e["test_acc"] for e in tested], "o",
+                    label="test")
+    acc_ax.set_xlabel("epoch")
+    acc_ax.set_ylabel("accuracy (%)")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    return _png(fig, plt)
+
+
+def confusion_png(counts, title):
+    """A confusion matrix (rows: true class, columns: predicted), counts written in cells."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    image = ax.imshow(counts, cmap="Blues")
+    k = len(counts)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if counts[i, j] > counts.max() / 2 else "black")
+    ax.set_xticks(range(k))
+    ax.set_yticks(range(k))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax)
+    return _png(fig, plt)
