@@ -53,11 +53,11 @@ def _peer_env():
     return {k: v for k, v in os.environ.items() if k not in INJECTED_ENV}
 
 
-def peer_samples_per_s(peer, layers, batch_size, dtype, threads, repeats):
+def peer_samples_per_s(peer, layers, batch_size, dtype, threads, repeats, optimizer, lr):
     """samples/s of a peer measured in its own process, or an error string."""
     command = [sys.executable, "-m", "fastmlp.peers", peer, "--layers", *map(str, layers),
                "--dtype", np.dtype(dtype).name, "--threads", str(threads),
-               "--repeats", str(repeats)]
+               "--repeats", str(repeats), "--optimizer", optimizer, "--lr", str(lr)]
     if batch_size is not None:
         command += ["--batch-size", str(batch_size)]
     proc = subprocess.run(command, capture_output=True, text=True, env=_peer_env())
@@ -76,6 +76,7 @@ class BenchRow:
     samples_per_s: float
     gflops: float
     peak_gflops: float  # the GEMM roofline at this dtype and thread count, same run
+    optimizer: str = "sgd"
     speedup: float | None = None  # over the same configuration at 1 thread, if measured
     peers: dict = field(default_factory=dict)  # peer -> samples/s, or why it is missing
     profile: dict = field(default_factory=dict)  # phase -> seconds per epoch
@@ -90,7 +91,7 @@ class BenchRow:
 
 
 def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), profile=False,
-        log=print):
+        optimizer="sgd", lr=0.1, log=print):
     """Measure every combination; returns a list of BenchRow in the order measured."""
     from .config import TrainConfig, dataset_for
     from .profile import profile_epochs
@@ -106,13 +107,13 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
             for batch_size in batch_sizes:
                 base = None
                 for threads in threads_list:
-                    trainer = make_trainer(layers, batch_size, data)
+                    trainer = make_trainer(layers, batch_size, data, lr, optimizer=optimizer)
                     with thread_limits(threads):
                         seconds = _best_epoch(trainer.epoch, repeats)
                     peer_rates = {}
                     for peer in peers:
                         peer_rates[peer] = peer_samples_per_s(peer, layers, batch_size, dtype,
-                                                              threads, repeats)
+                                                              threads, repeats, optimizer, lr)
                         # This machine's speed drifts (a shared host): timing fastmlp again
                         # after each peer keeps the ratio from hinging on one slow moment.
                         with thread_limits(threads):
@@ -125,7 +126,7 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                     rows.append(BenchRow(
                         list(layers), batch_size, np.dtype(dtype).name, threads, rate,
                         trainer.model.flops_per_sample() * rate / 1e9, peaks[dtype, threads],
-                        speedup=rate / base if base else None, peers=peer_rates,
+                        optimizer=optimizer, speedup=rate / base if base else None, peers=peer_rates,
                         profile=phases))
                     log(f"measured {describe(layers, batch_size, dtype)}, {threads} threads")
     return rows
@@ -149,7 +150,7 @@ def table(rows, peers=()):
         head += [f"{peer} samples/s", f"fastmlp / {peer}"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
-        cells = [describe(r.layers, r.batch_size, r.dtype), str(r.threads),
+        cells = [f"{describe(r.layers, r.batch_size, r.dtype)} {r.optimizer}", str(r.threads),
                  f"{r.samples_per_s:,.0f}", f"{r.gflops:.1f}", f"{r.roofline_pct:.1f}%",
                  "n/a" if r.speedup is None else f"{r.speedup:.2f}x"]
         for peer in peers:

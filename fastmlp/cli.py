@@ -12,7 +12,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .errors import FastMLPError
+from .errors import FastMLPError, TrainingInterrupted
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -95,6 +95,7 @@ def build_parser():
     from .config import OPTIMIZERS
     from .data import DATASETS
     from .model import DTYPES, INITS
+    from .peers import OPTIMIZERS as PEER_OPTIMIZERS
     from .presets import PRESETS
     from .schedule import SCHEDULES
 
@@ -168,7 +169,8 @@ def build_parser():
                        help="also write the --save file every K epochs, resumable")
     train.add_argument("--resume", type=_existing_file, metavar="CKPT.npz",
                        help="continue the run saved in CKPT.npz with its own settings (only "
-                            "--epochs, --threads and the output flags may be given beside it)")
+                            "--epochs, --threads and the output flags may be given beside it); "
+                            "it keeps writing to CKPT.npz unless --save names another file")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     evaluate = commands.add_parser(
@@ -204,6 +206,11 @@ def build_parser():
     bench.add_argument("--dtype", nargs="+", choices=list(DTYPES), default=["float32"])
     bench.add_argument("--threads", nargs="+", type=_int_at_least(1), default=None,
                        metavar="N", help="thread counts to compare (default: 1 and every core)")
+    bench.add_argument("--optimizer", choices=PEER_OPTIMIZERS, default="sgd",
+                       help="the optimizer of every measured trainer, peers included "
+                            "(default: sgd)")
+    bench.add_argument("--lr", type=_positive_float, default=None,
+                       help="learning rate (default: 0.1, or 0.001 for adam)")
     bench.add_argument("--repeats", type=_int_at_least(1), default=5,
                        help="timed epochs per measurement, the best counts (default: 5)")
     bench.add_argument("--peers", action="store_true",
@@ -318,8 +325,12 @@ def _run_train(args):
             bar.update()
 
         clf = MLPClassifier.from_config(config)
-        clf.fit_dataset(dataset, on_epoch, save_path=getattr(args, "save", None),
-                        checkpoint_every=getattr(args, "checkpoint_every", 0), resume=resume)
+        # A resumed run goes on writing to its checkpoint unless --save names another file;
+        # Ctrl-C without either leaves its checkpoint here.
+        save = getattr(args, "save", None) or (args.resume if resume is not None else None)
+        clf.fit_dataset(dataset, on_epoch, save_path=save,
+                        checkpoint_every=getattr(args, "checkpoint_every", 0), resume=resume,
+                        interrupt_path=save or Path("fastmlp-interrupted.npz"))
     result = clf.result_
     final = result.final
     best = f" (best epoch {result.best_epoch})" if config.patience else ""
@@ -422,6 +433,8 @@ def _run_bench(args):
     peers = PEERS if args.peers else ()
     rows = bench.run(args.layers or [[128, 64, 32]], args.batch_size, args.dtype, threads,
                      repeats=args.repeats, peers=peers, profile=args.profile,
+                     optimizer=args.optimizer,
+                     lr=args.lr or (1e-3 if args.optimizer == "adam" else 0.1),
                      log=lambda line: print(line, file=sys.stderr))
     print(bench.table(rows, peers))
     if args.profile:
@@ -522,6 +535,9 @@ def main(argv=None):
         {"train": _run_train, "bench": _run_bench, "download": _run_download,
          "evaluate": _run_evaluate, "predict": _run_predict, "plot": _run_plot,
          "experiments": _run_experiments}[args.command](args)
+    except TrainingInterrupted as e:
+        print(f"fastmlp: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except FastMLPError as e:
         print(f"fastmlp: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

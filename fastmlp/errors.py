@@ -11,3 +11,12 @@ class FastMLPError(Exception):
 
 class DataError(FastMLPError):
     """A dataset file is missing, unreadable or not what it claims to be."""
+
+
+class TrainingInterrupted(FastMLPError):
+    """SIGINT or SIGTERM stopped training at a step boundary; `path` is the checkpoint written
+    then, if any. The command line exits with status 130 for it."""
+
+    def __init__(self, message, path=None):
+        super().__init__(message)
+        self.path = path

@@ -28,9 +28,36 @@ def _he_weights(sizes, dtype, seed):
             [np.zeros(n_out, dtype) for n_out in sizes[1:]])
 
 
-def numpy_epoch(sizes, batch_size, dtype, lr, x, y, seed=0):
+OPTIMIZERS = ("sgd", "momentum", "adam")  # with fastmlp's defaults: momentum 0.9, Adam 0.9/0.999
+
+
+def _numpy_optimizer(name, params, lr):
+    """update(i, grad) for parameter i, the textbook way (new arrays every call)."""
+    if name == "sgd":
+        def update(i, grad):
+            params[i] -= lr * grad
+        return update
+    state = [[np.zeros_like(p), np.zeros_like(p)] for p in params]
+    steps = [0] * len(params)
+
+    def update(i, grad):
+        m, v = state[i]
+        if name == "momentum":
+            state[i][0] = 0.9 * m + grad
+            params[i] -= lr * state[i][0]
+            return
+        steps[i] += 1
+        state[i] = [0.9 * m + 0.1 * grad, 0.999 * v + 0.001 * grad * grad]
+        m_hat = state[i][0] / (1 - 0.9 ** steps[i])
+        v_hat = state[i][1] / (1 - 0.999 ** steps[i])
+        params[i] -= lr * m_hat / (np.sqrt(v_hat) + 1e-8)
+    return update
+
+
+def numpy_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
     """An epoch function of the plain-NumPy reference trainer."""
     weights, biases = _he_weights(sizes, dtype, seed)
+    update = _numpy_optimizer(optimizer, weights + biases, lr)
     rng = np.random.default_rng(seed)
     n = len(y)
     batch_size = n if batch_size is None else min(batch_size, n)
@@ -50,8 +77,8 @@ def numpy_epoch(sizes, batch_size, dtype, lr, x, y, seed=0):
             db = delta.sum(axis=0)
             if l > 0:
                 delta = (delta @ weights[l].T) * (acts[l] > 0)
-            weights[l] -= lr * dw
-            biases[l] -= lr * db
+            update(l, dw)
+            update(len(weights) + l, db)
 
     def epoch():
         if batch_size == n:
@@ -65,7 +92,7 @@ def numpy_epoch(sizes, batch_size, dtype, lr, x, y, seed=0):
     return epoch
 
 
-def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0):
+def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
     """An epoch function of the PyTorch peer."""
     import torch
     from torch import nn
@@ -78,7 +105,9 @@ def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0):
         if l < len(sizes) - 2:
             layers.append(nn.ReLU())
     model = nn.Sequential(*layers).to(torch_dtype)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    params = model.parameters()
+    optimizer = (torch.optim.Adam(params, lr=lr) if optimizer == "adam" else
+                 torch.optim.SGD(params, lr=lr, momentum=0.9 if optimizer == "momentum" else 0))
     loss_fn = nn.CrossEntropyLoss()
     xs, ys = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
     n = len(y)
@@ -111,7 +140,7 @@ def best_epoch_seconds(epoch, repeats):
     return best
 
 
-def measure(name, layers, batch_size, dtype, threads, repeats, lr=0.1):
+def measure(name, layers, batch_size, dtype, threads, repeats, lr=0.1, optimizer="sgd"):
     """Training samples/s of peer `name` on MNIST's 48,000 training images."""
     from threadpoolctl import threadpool_limits
 
@@ -127,7 +156,8 @@ def measure(name, layers, batch_size, dtype, threads, repeats, lr=0.1):
     else:
         make = numpy_epoch
     with threadpool_limits(limits=threads, user_api="blas"):
-        seconds = best_epoch_seconds(make(sizes, batch_size, dtype, lr, x, y), repeats)
+        epoch = make(sizes, batch_size, dtype, lr, x, y, optimizer=optimizer)
+        seconds = best_epoch_seconds(epoch, repeats)
     return len(y) / seconds
 
 
@@ -139,10 +169,12 @@ def main(argv=None):
     parser.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd")
+    parser.add_argument("--lr", type=float, default=0.1)
     args = parser.parse_args(argv)
     try:
         rate = measure(args.peer, args.layers, args.batch_size, np.dtype(args.dtype),
-                       args.threads, args.repeats)
+                       args.threads, args.repeats, args.lr, args.optimizer)
     except ImportError as e:
         print(json.dumps({"error": f"{args.peer} is not installed ({e.name})"}))
         return 0

@@ -2,7 +2,10 @@
 checkpoints, and the history."""
 import dataclasses
 import math
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,7 +13,7 @@ import numpy as np
 from . import checkpoint
 from .backward import backward
 from .config import TrainConfig, dataset_for
-from .errors import FastMLPError
+from .errors import FastMLPError, TrainingInterrupted
 from .forward import forward
 from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key, transpose
 from .model import MLP, parse_dtype
@@ -126,6 +129,10 @@ class Trainer:
             transpose(self.x_t, x)
         self.order = np.arange(n, dtype=np.int64)
         self.bounds = [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
+        # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
+        # keeps its place and running sums so that it can be finished, also after a resume.
+        self.stop_requested = False
+        self.position, self.partial = 0, (0.0, 0)
 
     def step(self, ws, x, x_t, y):
         """One forward -> backward -> update; returns (loss, correct) of the pre-update model."""
@@ -136,33 +143,41 @@ class Trainer:
         return loss, correct
 
     def epoch(self):
-        """Train one epoch; returns (mean loss, accuracy) over its samples."""
+        """Train one epoch (or the rest of one cut short); returns (mean loss, accuracy) over
+        its samples, or None when stop_requested cut it short."""
         if self.in_place:
             with kernel_threads(self.batch_size):
                 loss, correct = self.step(self.ws, self.x, self.x_t, self.y)
             return loss, correct / len(self.y)
-        if len(self.bounds) > 1:
+        if self.position == 0 and len(self.bounds) > 1:
             self.rng.shuffle(self.order)
-        loss_sum, correct = 0.0, 0
+        loss_sum, correct = self.partial
         with kernel_threads(self.batch_size):
-            for start, stop in self.bounds:
+            for b in range(self.position, len(self.bounds)):
+                start, stop = self.bounds[b]
                 ws = self.ws.rows_view(stop - start)
                 gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop], self.side,
                             self.shift, step_key(self.seed, self.optimizer.steps, _SHIFT_SALT))
                 loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)
                 loss_sum += loss * (stop - start)
                 correct += hits
+                if self.stop_requested and b + 1 < len(self.bounds):
+                    self.position, self.partial = b + 1, (loss_sum, correct)
+                    return None
+        self.position, self.partial = 0, (0.0, 0)
         return loss_sum / len(self.y), correct / len(self.y)
 
     def state(self):
         """What a checkpoint needs to continue this trainer bit for bit: (JSON-able, arrays)."""
         return ({"optimizer_steps": self.optimizer.steps,
-                 "rng": self.rng.bit_generator.state},
+                 "rng": self.rng.bit_generator.state,
+                 "position": self.position, "partial": list(self.partial)},
                 {"order": self.order, **{f"opt_{k}": v for k, v in self.optimizer.state.items()}})
 
     def restore(self, state, arrays):
         self.optimizer.steps = state["optimizer_steps"]
         self.rng.bit_generator.state = state["rng"]
+        self.position, self.partial = state["position"], tuple(state["partial"])
         self.order[...] = arrays["order"]
         for name, buffer in self.optimizer.state.items():
             buffer[...] = arrays[f"opt_{name}"]
@@ -212,12 +227,34 @@ def make_trainer(config, dataset):
                    augment_shift=config.augment_shift, seed=config.seed)
 
 
+@contextmanager
+def _stop_on_signals(trainer):
+    """While training, SIGINT and SIGTERM ask the trainer to stop after the current step;
+    a second SIGINT interrupts at once. Only the main thread can take signals; elsewhere this
+    does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum, frame):
+        if trainer.stop_requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        trainer.stop_requested = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def dataset_record(dataset):
     return {"name": dataset.name, "sha256": dict(dataset.sha256)}
 
 
 def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoint_every=0,
-          resume=None):
+          resume=None, interrupt_path=None):
     """Train an MLP as `config` says and return a TrainResult.
 
     dataset: from fastmlp.data.load_dataset (its test split may be None); loaded from config
@@ -226,6 +263,8 @@ def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoin
     written at the end, and every `checkpoint_every` epochs as a resumable checkpoint.
     resume: a checkpoint.Checkpoint to continue from; config defaults to its config (a changed
     number of epochs or threads is the only change that makes sense).
+    SIGINT/SIGTERM stop training after the current step with TrainingInterrupted, having
+    written a resumable checkpoint to interrupt_path (default: save_path) when there is one.
     """
     if config is None:
         config = resume.config if resume is not None else TrainConfig()
@@ -260,11 +299,24 @@ def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoin
 
     # Overflow shows up as a non-finite loss, which ends the run with a clear message; numpy's
     # warnings from inside the matmuls would only repeat it less clearly.
-    with thread_limits(config.threads), np.errstate(over="ignore", invalid="ignore"):
+    def stop(epoch):
+        path = interrupt_path or save_path
+        where = f"during epoch {epoch}" if trainer.position else f"after epoch {epoch}"
+        if path is None:
+            raise TrainingInterrupted(f"interrupted {where}; nothing saved (no --save path)")
+        write(path)
+        raise TrainingInterrupted(f"interrupted {where}; checkpoint written to {path}; "
+                                  f"resume with: fastmlp train --resume {path}", path)
+
+    with thread_limits(config.threads), np.errstate(over="ignore", invalid="ignore"), \
+            _stop_on_signals(trainer):
         started = time.perf_counter()
         for epoch in range(first_epoch, config.epochs + 1):
             t0 = time.perf_counter()
-            loss, train_acc = trainer.epoch()
+            done = trainer.epoch()
+            if done is None:
+                stop(epoch)
+            loss, train_acc = done
             seconds = time.perf_counter() - t0
             if not math.isfinite(loss):
                 raise FastMLPError(f"training diverged at epoch {epoch} (loss is {loss}); "
@@ -284,6 +336,8 @@ def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoin
                 on_epoch(stats)
             if early.stop:
                 break
+            if trainer.stop_requested and epoch < config.epochs:
+                stop(epoch)
         if config.patience:
             np.copyto(model.params, early.best_params)
         best = history[early.best_epoch - 1] if config.patience else history[-1]
