@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TrainConfig, dataset_for
+from .config import OPTIMIZERS, TrainConfig, dataset_for
 from .data import DATASETS
 from .errors import FastMLPError
 from .model import DTYPES, INITS
 
 SHIPPED_GRID = "experiments.toml"  # package data beside this module
-OPTIMIZERS = ("sgd",)  # what the engine has; the grid names it so future optimizers fit in
 METRICS = ("val_acc", "test_acc", "train_acc")  # final-epoch figures a document may report
 EPOCH_METRICS = ("train_acc", "test_acc", "val_acc")  # the documents' order in epoch-wise tables
 METRIC_WORDS = {"val_acc": "validation", "test_acc": "test", "train_acc": "train"}
@@ -139,11 +138,8 @@ def _batch_size(value):
     return value
 
 
-def _optimizer(value):
-    if value not in OPTIMIZERS:
-        raise _Invalid(f"{value!r} is not available; the engine has only "
-                       f"{', '.join(map(repr, OPTIMIZERS))} so far")
-    return value
+def _as_is(value):
+    return value  # TrainConfig checks it, with the same one-line errors
 
 
 def _list_of(check, what):
@@ -161,9 +157,12 @@ def _list_of(check, what):
 RUN_KEYS = {
     "layers": _layers, "init": _choice(INITS), "epochs": _int_at_least(1),
     "lr": _positive, "batch_size": _batch_size, "dtype": _choice(tuple(DTYPES)),
-    "optimizer": _optimizer, "eval_every": _int_at_least(0),
+    "optimizer": _choice(OPTIMIZERS), "eval_every": _int_at_least(0),
     "dataset": _choice(tuple(sorted(DATASETS))), "val_fraction": _open_fraction,
 }
+# Every other training setting (momentum, dropout, schedule, ...) may be set too.
+RUN_KEYS.update({f.name: _as_is for f in dataclasses.fields(TrainConfig)
+                 if f.name not in RUN_KEYS and f.name not in ("seed", "threads", "data_dir")})
 REQUIRED_KEYS = ("name", "layers", "init", "epochs")
 TEXT_KEYS = {"name": _text, "source": _text, "note": _text}
 REPORTED_KEYS = {**{m: _fraction for m in METRICS},
@@ -217,7 +216,7 @@ def _experiment(table, defaults, index, where_file):
     missing = [k for k in REQUIRED_KEYS if k not in fields]
     if missing:
         raise FastMLPError(f"{where}: missing required key {missing[0]!r}")
-    run = {k: v for k, v in fields.items() if k in RUN_KEYS and k != "optimizer"}
+    run = {k: v for k, v in fields.items() if k in RUN_KEYS}
     try:
         config = TrainConfig(**run)
     except FastMLPError as e:
