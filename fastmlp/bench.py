@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .peers import best_epoch_seconds
 from .threads import thread_limits
 
 GEMM_N = 2048
@@ -109,7 +110,7 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                 for threads in threads_list:
                     trainer = make_trainer(layers, batch_size, data, lr, optimizer=optimizer)
                     with thread_limits(threads):
-                        seconds = _best_epoch(trainer.epoch, repeats)
+                        seconds = best_epoch_seconds(trainer.epoch, repeats)
                     peer_rates = {}
                     for peer in peers:
                         peer_rates[peer] = peer_samples_per_s(peer, layers, batch_size, dtype,
@@ -117,7 +118,7 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                         # This machine's speed drifts (a shared host): timing fastmlp again
                         # after each peer keeps the ratio from hinging on one slow moment.
                         with thread_limits(threads):
-                            seconds = min(seconds, _best_epoch(trainer.epoch, repeats))
+                            seconds = min(seconds, best_epoch_seconds(trainer.epoch, repeats))
                     with thread_limits(threads):
                         phases = profile_epochs(trainer.epoch) if profile else {}
                     rate = len(data.train.y) / seconds
@@ -130,16 +131,6 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                         profile=phases))
                     log(f"measured {describe(layers, batch_size, dtype)}, {threads} threads")
     return rows
-
-
-def _best_epoch(epoch, repeats):
-    epoch()  # warm-up: JIT dispatch, first touch of the workspace
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        epoch()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def table(rows, peers=()):

@@ -21,6 +21,23 @@ import numpy as np
 PEERS = ("numpy", "torch")
 
 
+def _epochs(step, x, y, batch_size, permutation):
+    """An epoch function: one step on everything at full batch (batch_size None or >= n), else
+    steps on minibatches gathered (as new arrays, the simple way) in a fresh random order."""
+    n = len(y)
+    batch_size = n if batch_size is None else min(batch_size, n)
+
+    def epoch():
+        if batch_size == n:
+            step(x, y)
+            return
+        order = permutation(n)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            step(x[index], y[index])
+    return epoch
+
+
 def _he_weights(sizes, dtype, seed):
     rng = np.random.default_rng(seed)
     return ([rng.normal(0, np.sqrt(2 / n_in), (n_in, n_out)).astype(dtype)
@@ -59,8 +76,6 @@ def numpy_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
     weights, biases = _he_weights(sizes, dtype, seed)
     update = _numpy_optimizer(optimizer, weights + biases, lr)
     rng = np.random.default_rng(seed)
-    n = len(y)
-    batch_size = n if batch_size is None else min(batch_size, n)
 
     def step(xb, yb):
         acts = [xb]
@@ -80,14 +95,7 @@ def numpy_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
             update(l, dw)
             update(len(weights) + l, db)
 
-    def epoch():
-        if batch_size == n:
-            step(x, y)
-            return
-        order = rng.permutation(n)
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
-            step(x[index], y[index])
+    epoch = _epochs(step, x, y, batch_size, rng.permutation)
     epoch.weights, epoch.biases = weights, biases  # for the tests' equal-work check
     return epoch
 
@@ -110,23 +118,13 @@ def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
                  torch.optim.SGD(params, lr=lr, momentum=0.9 if optimizer == "momentum" else 0))
     loss_fn = nn.CrossEntropyLoss()
     xs, ys = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
-    n = len(y)
-    batch_size = n if batch_size is None else min(batch_size, n)
 
     def step(xb, yb):
         optimizer.zero_grad(set_to_none=True)
         loss_fn(model(xb), yb).backward()
         optimizer.step()
 
-    def epoch():
-        if batch_size == n:
-            step(xs, ys)
-            return
-        order = torch.randperm(n)
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
-            step(xs[index], ys[index])
-    return epoch
+    return _epochs(step, xs, ys, batch_size, torch.randperm)
 
 
 def best_epoch_seconds(epoch, repeats):
