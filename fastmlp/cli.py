@@ -83,6 +83,9 @@ def _output_path(text):
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a directory")
+    if path.exists() and not path.is_file():
+        # Outputs are renamed into place: over a device or a pipe that would replace it.
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a regular file")
     parent = path.parent
     if not parent.is_dir():
         raise argparse.ArgumentTypeError(f"directory {parent} does not exist")
@@ -383,23 +386,33 @@ def _run_evaluate(args):
         _write(args.plot, confusion_png(counts, f"{name} {args.split}"))
 
 
-def _run_predict(args):
-    import numpy as np
-
+def _inputs(path):
+    """(images (n, pixels) uint8, names) from an IDX file of images or one picture."""
     from .idx import IdxError, read_idx
     from .images import read_image
 
+    def reason(error):
+        return str(error).removeprefix(f"{path}: ")
+
+    try:
+        array = read_idx(path)
+    except IdxError as idx_error:
+        try:
+            return read_image(path)[None, :], [str(path)]
+        except FastMLPError as image_error:
+            raise FastMLPError(f"{path}: neither an IDX file ({reason(idx_error)}) nor a "
+                               f"picture ({reason(image_error)})") from None
+    if array.ndim == 3:
+        return array.reshape(len(array), -1), [f"{path}[{i}]" for i in range(len(array))]
+    return array.reshape(1, -1), [str(path)]
+
+
+def _run_predict(args):
+    import numpy as np
+
     clf = _load_model(args.model)
     for path in args.images:
-        try:
-            array = read_idx(path)
-        except IdxError:
-            array = None  # not an IDX file: read it as a picture
-        if array is None:
-            images, names = read_image(path)[None, :], [str(path)]
-        else:
-            images = array.reshape(len(array), -1) if array.ndim == 3 else array[None, :]
-            names = [f"{path}[{i}]" for i in range(len(images))]
+        images, names = _inputs(path)
         if images.shape[1] != clf.model_.sizes[0]:
             raise FastMLPError(f"{path}: {images.shape[1]} pixels per image, the model takes "
                                f"{clf.model_.sizes[0]}")

@@ -166,7 +166,10 @@ def download_dataset(
     spec = dataset_spec(name)
     mirrors = spec.mirrors if mirrors is None else tuple(mirrors)
     dest = Path(dest_root if dest_root is not None else cache_dir()) / name
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create {dest}: {e.strerror or e}") from None
     for file in FILES:
         gz_name = file + ".gz"
         failures = []
@@ -179,7 +182,10 @@ def download_dataset(
             except (OSError, HTTPException, ValueError, DataError) as e:
                 failures.append(str(e) if isinstance(e, DataError) else f"{url}: {e}")
                 continue
-            write_atomically(dest / gz_name, data)
+            try:
+                write_atomically(dest / gz_name, data)
+            except OSError as e:
+                raise DataError(f"cannot write {dest / gz_name}: {e.strerror or e}") from None
             break
         else:
             raise DataError(
