@@ -38,10 +38,7 @@ def save(path, model, config, history, dataset, state=None, arrays=None):
     buffer = io.BytesIO()
     np.savez(buffer, params=model.params, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
              **{f"state_{name}": value for name, value in (arrays or {}).items()})
-    try:
-        write_atomically(path, buffer.getvalue())
-    except OSError as e:  # a full disk, a vanished directory: one line, like every output
-        raise FastMLPError(f"cannot write {path}: {e.strerror or e}") from None
+    write_atomically(path, buffer.getvalue())
 
 
 def load(path):

@@ -12,6 +12,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .atomic import write_atomically
 from .errors import FastMLPError, TrainingInterrupted
 
 EXIT_BAD_INPUT = 2
@@ -346,7 +347,7 @@ def _run_train(args):
             text = _history_csv(result)
         else:
             text = json.dumps(result.to_dict(), indent=1) + "\n"
-        _write(out, text)
+        write_atomically(out, text)
 
 
 def _load_model(path):
@@ -383,7 +384,7 @@ def _run_evaluate(args):
         print(" ".join(f"{v:5d}" for v in row))
     if args.plot is not None:
         from .plots import confusion_png
-        _write(args.plot, confusion_png(counts, f"{name} {args.split}"))
+        write_atomically(args.plot, confusion_png(counts, f"{name} {args.split}"))
 
 
 def _inputs(path):
@@ -429,7 +430,7 @@ def _run_plot(args):
         history = run["history"]
     except (ValueError, KeyError, TypeError):
         raise FastMLPError(f"{args.run}: not a run written by fastmlp train --out") from None
-    _write(args.output, curves_png(history, str(args.run)))
+    write_atomically(args.output, curves_png(history, str(args.run)))
 
 
 def _run_bench(args):
@@ -457,7 +458,7 @@ def _run_bench(args):
                (args.plot, lambda: plots.throughput_png(rows))]
     for path, render in outputs:
         if path is not None:
-            _write(path, render())
+            write_atomically(path, render())
 
 
 def _experiments_command(args):
@@ -518,23 +519,15 @@ def _run_experiments(args):
     context = {"command": command, "date": date, "machine": machine, "grid": grid.path,
                "seeds": list(range(seeds)), "epochs_override": args.epochs,
                "dtype_override": args.dtype}
-    _write(out_dir / "experiments.md", text)
-    _write(out_dir / "experiments.json", ex.to_json(rows, runs, context))
+    write_atomically(out_dir / "experiments.md", text)
+    write_atomically(out_dir / "experiments.json", ex.to_json(rows, runs, context))
     if can_plot:
-        _write(out_dir / "experiments.png", ex.plot(rows))
+        write_atomically(out_dir / "experiments.png", ex.plot(rows))
     if readme is not None:
         # Read again: the README may have been edited while the experiments ran.
         readme = ex.read_readme(args.update_readme)
-        _write(args.update_readme, ex.replace_section(readme, text, args.update_readme))
+        write_atomically(args.update_readme, ex.replace_section(readme, text, args.update_readme))
     print(text, end="")
-
-
-def _write(path, data):
-    from .atomic import write_atomically
-    try:
-        write_atomically(path, data)
-    except OSError as e:
-        raise FastMLPError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _run_download(args):

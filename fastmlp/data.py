@@ -182,10 +182,7 @@ def download_dataset(
             except (OSError, HTTPException, ValueError, DataError) as e:
                 failures.append(str(e) if isinstance(e, DataError) else f"{url}: {e}")
                 continue
-            try:
-                write_atomically(dest / gz_name, data)
-            except OSError as e:
-                raise DataError(f"cannot write {dest / gz_name}: {e.strerror or e}") from None
+            write_atomically(dest / gz_name, data)
             break
         else:
             raise DataError(

@@ -409,7 +409,10 @@ def _pct(value):
 
 
 def _mean_std(s):
-    return "—" if s is None else f"{_pct(s['mean'])} ± {_pct(s['std'])}"
+    if s is None:
+        return "—"
+    # One seed has no spread to show: "± 0.00" would claim a precision nobody measured.
+    return _pct(s["mean"]) if s["n"] == 1 else f"{_pct(s['mean'])} ± {_pct(s['std'])}"
 
 
 def _reported_text(reported):
