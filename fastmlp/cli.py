@@ -308,7 +308,6 @@ def _train_config(args):
 def _run_train(args):
     from tqdm import tqdm
 
-    from .classifier import MLPClassifier
     from .config import dataset_for
 
     config, resume = _train_config(args)
@@ -317,7 +316,7 @@ def _run_train(args):
     # numba and loading the cached kernels: start-up is the longer of the two, not their sum.
     with ThreadPoolExecutor(1) as pool:
         loading = pool.submit(dataset_for, config)
-        from . import trainer  # noqa: F401
+        from .classifier import MLPClassifier  # imports numba and loads the kernels
         dataset = loading.result()  # before the progress bar, so a data error prints alone
     done = len(resume.history) if resume is not None else 0
     with tqdm(total=config.epochs, initial=done, unit="epoch", disable=quiet,
