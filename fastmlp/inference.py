@@ -5,9 +5,8 @@ import numpy as np
 from .errors import FastMLPError
 from .forward import forward
 from .threads import kernel_threads
+from .trainer import EVAL_ROWS as ROWS
 from .workspace import Workspace
-
-ROWS = 16384
 
 
 def logits(model, x):

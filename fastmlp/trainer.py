@@ -193,6 +193,8 @@ class _EarlyStopping:
         self.best_epoch, self.best, self.waited = 0, None, 0
 
     def update(self, model, stats):
+        if not self.patience:  # off: the run returns its last weights, no copies needed
+            return
         value = stats.val_acc if self.metric == "val_acc" else -stats.val_loss
         if self.best is None or value > self.best:
             self.best, self.best_epoch, self.waited = value, stats.epoch, 0
