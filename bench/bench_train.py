@@ -8,6 +8,7 @@ prove it runs. For numbers: python -m pytest bench --benchmark-enable
 import pytest
 
 from fastmlp.bench import make_trainer
+from fastmlp.profile import matmul_seconds
 from fastmlp.threads import kernel_threads, thread_limits
 
 LAYERS = [(10,), (128,), (128, 64, 32), (512, 256)]
@@ -22,14 +23,20 @@ def _ids(value):
     return "full" if value is None else str(value)
 
 
-def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak):
+def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak, matmuls=None):
+    """Store samples/s and the share of the GEMM peak; with `matmuls` (seconds the same work's
+    matmuls take alone) also the share they reach alone and the share of their speed."""
     if benchmark.disabled:
         return
-    samples_per_s = rows / benchmark.stats.stats.min
-    gflops = model.flops_per_sample() * samples_per_s / 1e9
+    seconds = benchmark.stats.stats.min
+    gflops = model.flops_per_sample() * rows / seconds / 1e9
     peak = gemm_peak(dtype, threads)
-    record(samples_per_s=round(samples_per_s), gflops=round(gflops, 1),
-           gemm_peak_gflops=round(peak, 1), roofline_pct=round(100 * gflops / peak, 1))
+    fields = dict(samples_per_s=round(rows / seconds), gflops=round(gflops, 1),
+                  gemm_peak_gflops=round(peak, 1), roofline_pct=round(100 * gflops / peak, 1))
+    if matmuls is not None:
+        fields.update(matmul_roofline_pct=round(100 * gflops * seconds / matmuls / peak, 1),
+                      pct_of_matmul_speed=round(100 * matmuls / seconds, 1))
+    record(**fields)
 
 
 @pytest.mark.parametrize("threads", THREADS)
@@ -46,7 +53,9 @@ def test_epoch(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size,
         if not benchmark.disabled:
             trainer.epoch()  # JIT dispatch and first touch of the workspace, untimed
         benchmark.pedantic(trainer.epoch, rounds=3, iterations=1)
-    _record_rate(record, benchmark, trainer.model, len(data.train.y), threads, dtype, gemm_peak)
+        matmuls = None if benchmark.disabled else matmul_seconds(trainer.epoch, repeats=3)
+    _record_rate(record, benchmark, trainer.model, len(data.train.y), threads, dtype, gemm_peak,
+                 matmuls)
 
 
 @pytest.mark.parametrize("threads", THREADS)

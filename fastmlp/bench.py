@@ -77,6 +77,7 @@ class BenchRow:
     samples_per_s: float
     gflops: float
     peak_gflops: float  # the GEMM roofline at this dtype and thread count, same run
+    matmul_samples_per_s: float  # the epoch's matmuls alone: the ceiling this BLAS allows
     optimizer: str = "sgd"
     speedup: float | None = None  # over the same configuration at 1 thread, if measured
     peers: dict = field(default_factory=dict)  # peer -> samples/s, or why it is missing
@@ -85,6 +86,18 @@ class BenchRow:
     @property
     def roofline_pct(self):
         return 100 * self.gflops / self.peak_gflops
+
+    @property
+    def matmul_roofline_pct(self):
+        """The share of the GEMM peak that the epoch's matmuls reach on their own."""
+        return 100 * self.gflops * self.matmul_samples_per_s / self.samples_per_s / \
+            self.peak_gflops
+
+    @property
+    def matmul_share(self):
+        """fastmlp's throughput as a share of its matmuls' alone: 100% would mean every
+        kernel and every line of Python cost nothing."""
+        return 100 * self.samples_per_s / self.matmul_samples_per_s
 
     def ratio(self, peer):
         other = self.peers.get(peer)
@@ -95,7 +108,7 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
         optimizer="sgd", lr=0.1, log=print):
     """Measure every combination; returns a list of BenchRow in the order measured."""
     from .config import TrainConfig, dataset_for
-    from .profile import profile_epochs
+    from .profile import matmul_seconds, profile_epochs
 
     peaks, rows = {}, []
     for dtype in dtypes:
@@ -120,6 +133,7 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                         with thread_limits(threads):
                             seconds = min(seconds, best_epoch_seconds(trainer.epoch, repeats))
                     with thread_limits(threads):
+                        matmuls = matmul_seconds(trainer.epoch, repeats)
                         phases = profile_epochs(trainer.epoch) if profile else {}
                     rate = len(data.train.y) / seconds
                     if threads == 1:
@@ -127,7 +141,7 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                     rows.append(BenchRow(
                         list(layers), batch_size, np.dtype(dtype).name, threads, rate,
                         trainer.model.flops_per_sample() * rate / 1e9, peaks[dtype, threads],
-                        optimizer=optimizer, speedup=rate / base if base else None, peers=peer_rates,
+                        len(data.train.y) / matmuls, optimizer=optimizer, speedup=rate / base if base else None, peers=peer_rates,
                         profile=phases))
                     log(f"measured {describe(layers, batch_size, dtype)}, {threads} threads")
     return rows
@@ -136,13 +150,14 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
 def table(rows, peers=()):
     """A Markdown table of the rows."""
     head = ["configuration", "threads", "samples/s", "GFLOPS", "% of GEMM peak",
-            "speed-up vs 1 thread"]
+            "matmuls alone: % of GEMM peak", "% of matmuls-alone speed", "speed-up vs 1 thread"]
     for peer in peers:
         head += [f"{peer} samples/s", f"fastmlp / {peer}"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
         cells = [f"{describe(r.layers, r.batch_size, r.dtype)} {r.optimizer}", str(r.threads),
                  f"{r.samples_per_s:,.0f}", f"{r.gflops:.1f}", f"{r.roofline_pct:.1f}%",
+                 f"{r.matmul_roofline_pct:.1f}%", f"{r.matmul_share:.1f}%",
                  "n/a" if r.speedup is None else f"{r.speedup:.2f}x"]
         for peer in peers:
             other = r.peers.get(peer)
@@ -167,17 +182,20 @@ def profile_table(rows):
 
 
 def to_json(rows):
-    return json.dumps([asdict(r) | {"roofline_pct": r.roofline_pct} for r in rows], indent=1)
+    return json.dumps([asdict(r) | {"roofline_pct": r.roofline_pct,
+                                    "matmul_roofline_pct": r.matmul_roofline_pct}
+                       for r in rows], indent=1)
 
 
 def to_csv(rows, peers=()):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["layers", "batch_size", "dtype", "threads", "samples_per_s", "gflops",
-                     "peak_gflops", "roofline_pct", "speedup",
+                     "peak_gflops", "roofline_pct", "matmul_samples_per_s",
+                     "matmul_roofline_pct", "speedup",
                      *[f"{p}_samples_per_s" for p in peers]])
     for r in rows:
         writer.writerow([" ".join(map(str, r.layers)), r.batch_size or "full", r.dtype,
                          r.threads, r.samples_per_s, r.gflops, r.peak_gflops, r.roofline_pct,
-                         r.speedup, *[r.peers.get(p) for p in peers]])
+                         r.matmul_samples_per_s, r.matmul_roofline_pct, r.speedup, *[r.peers.get(p) for p in peers]])
     return buffer.getvalue()

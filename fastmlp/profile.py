@@ -9,6 +9,8 @@ from collections import defaultdict
 from contextlib import ExitStack
 from unittest import mock
 
+import numpy as np
+
 from . import backward, forward, trainer, update
 
 PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
@@ -54,3 +56,30 @@ def profile_epochs(run_epoch, epochs=3):
         wall = time.perf_counter() - t0
     totals["other"] = max(0.0, wall - sum(totals.values()))
     return {phase: totals[phase] / epochs for phase in PHASES}
+
+
+def matmul_seconds(run_epoch, repeats=5):
+    """Best-of-`repeats` seconds that an epoch's matmuls take on their own: run_epoch is run once
+    recording every matmul (operands and output buffer), then those calls alone are replayed.
+
+    The step can go no faster than its BLAS calls, so this is its ceiling on this machine and
+    BLAS; the epoch's time beyond it is what fastmlp adds (kernels, Python). Replaying rewrites
+    activations, deltas and gradients but no parameter, and every step recomputes those first,
+    so training carries on unchanged afterwards.
+    """
+    calls = []
+
+    def record(a, b, out):
+        calls.append((a, b, out))
+        return np.matmul(a, b, out=out)
+
+    with mock.patch.object(forward, "matmul", record), \
+            mock.patch.object(backward, "matmul", record):
+        run_epoch()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for a, b, out in calls:
+            np.matmul(a, b, out=out)
+        best = min(best, time.perf_counter() - t0)
+    return best

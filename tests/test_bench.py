@@ -36,6 +36,19 @@ def test_full_batch_profile_has_no_gather():
     assert profile.profile_epochs(trainer.epoch, epochs=1)["batch gather"] == 0
 
 
+def test_replaying_the_matmuls_leaves_training_unchanged():
+    """matmul_seconds runs an epoch and then rewrites activations, deltas and gradients; the
+    run must carry on exactly as one that was never measured."""
+    data = make_dataset(n_train=700, n_features=784, dtype=np.float64)
+    measured, plain = (make_trainer((32, 16), 128, data) for _ in range(2))
+    with thread_limits(1):
+        assert profile.matmul_seconds(measured.epoch, repeats=2) > 0
+        plain.epoch()
+        measured.epoch()
+        plain.epoch()
+    np.testing.assert_array_equal(measured.model.params, plain.model.params)
+
+
 def test_numpy_peer_takes_the_same_gradient_step():
     """Equal work: from the same weights, the plain-NumPy peer's full-batch step lands where
     fastmlp's does."""
@@ -75,6 +88,7 @@ def test_bench_command_writes_table_json_and_csv(tmp_path):
                                                               (1024, 1), (1024, 2)]
     for r in rows:
         assert r["samples_per_s"] > 0 and 0 < r["roofline_pct"]
+        assert r["matmul_samples_per_s"] > 0 and 0 < r["matmul_roofline_pct"]
         assert isinstance(r["peers"]["numpy"], float)  # the NumPy peer always runs
         assert isinstance(r["peers"]["torch"], (float, str))  # a number, or why not
         assert set(r["profile"]) == set(profile.PHASES)
@@ -88,5 +102,5 @@ def test_bench_plot_is_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     from fastmlp.bench import BenchRow
     from fastmlp.plots import throughput_png
-    rows = [BenchRow([10], None, "float32", t, 1000.0 * t, 1.0, 2.0) for t in (1, 2)]
+    rows = [BenchRow([10], None, "float32", t, 1000.0 * t, 1.0, 2.0, 1500.0 * t) for t in (1, 2)]
     assert throughput_png(rows).startswith(b"\x89PNG")
