@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .peers import best_epoch_seconds
+from .peers import best_seconds
 from .threads import thread_limits
 
 GEMM_N = 2048
@@ -108,7 +108,7 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
         optimizer="sgd", lr=0.1, log=print):
     """Measure every combination; returns a list of BenchRow in the order measured."""
     from .config import TrainConfig, dataset_for
-    from .profile import matmul_seconds, profile_epochs
+    from .profile import profile_epochs, record_matmuls
 
     peaks, rows = {}, []
     for dtype in dtypes:
@@ -123,7 +123,8 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                 for threads in threads_list:
                     trainer = make_trainer(layers, batch_size, data, lr, optimizer=optimizer)
                     with thread_limits(threads):
-                        seconds = best_epoch_seconds(trainer.epoch, repeats)
+                        epoch_and_matmuls = (trainer.epoch, record_matmuls(trainer.epoch))
+                        seconds, matmuls = best_seconds(epoch_and_matmuls, repeats)
                     peer_rates = {}
                     for peer in peers:
                         peer_rates[peer] = peer_samples_per_s(peer, layers, batch_size, dtype,
@@ -131,9 +132,9 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                         # This machine's speed drifts (a shared host): timing fastmlp again
                         # after each peer keeps the ratio from hinging on one slow moment.
                         with thread_limits(threads):
-                            seconds = min(seconds, best_epoch_seconds(trainer.epoch, repeats))
+                            again = best_seconds(epoch_and_matmuls, repeats)
+                        seconds, matmuls = min(seconds, again[0]), min(matmuls, again[1])
                     with thread_limits(threads):
-                        matmuls = matmul_seconds(trainer.epoch, repeats)
                         phases = profile_epochs(trainer.epoch) if profile else {}
                     rate = len(data.train.y) / seconds
                     if threads == 1:

@@ -127,14 +127,18 @@ def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
     return _epochs(step, xs, ys, batch_size, torch.randperm)
 
 
-def best_epoch_seconds(epoch, repeats):
-    """The fastest of `repeats` epochs, after one untimed warm-up epoch."""
-    epoch()
-    best = float("inf")
+def best_seconds(functions, repeats):
+    """The fastest of `repeats` runs of each function, after one untimed warm-up run each.
+    The functions take turns, so that a drift in this machine's speed hits them alike and
+    their ratio holds."""
+    for f in functions:
+        f()
+    best = [float("inf")] * len(functions)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        epoch()
-        best = min(best, time.perf_counter() - t0)
+        for i, f in enumerate(functions):
+            t0 = time.perf_counter()
+            f()
+            best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 
@@ -155,7 +159,7 @@ def measure(name, layers, batch_size, dtype, threads, repeats, lr=0.1, optimizer
         make = numpy_epoch
     with threadpool_limits(limits=threads, user_api="blas"):
         epoch = make(sizes, batch_size, dtype, lr, x, y, optimizer=optimizer)
-        seconds = best_epoch_seconds(epoch, repeats)
+        seconds, = best_seconds([epoch], repeats)
     return len(y) / seconds
 
 

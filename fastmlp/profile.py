@@ -58,14 +58,15 @@ def profile_epochs(run_epoch, epochs=3):
     return {phase: totals[phase] / epochs for phase in PHASES}
 
 
-def matmul_seconds(run_epoch, repeats=5):
-    """Best-of-`repeats` seconds that an epoch's matmuls take on their own: run_epoch is run once
-    recording every matmul (operands and output buffer), then those calls alone are replayed.
 
-    The step can go no faster than its BLAS calls, so this is its ceiling on this machine and
-    BLAS; the epoch's time beyond it is what fastmlp adds (kernels, Python). Replaying rewrites
-    activations, deltas and gradients but no parameter, and every step recomputes those first,
-    so training carries on unchanged afterwards.
+def record_matmuls(run_epoch):
+    """Run one epoch recording every matmul (operands and output buffer); return a function that
+    replays those calls alone.
+
+    The step can go no faster than its BLAS calls, so the replay's speed is its ceiling on this
+    machine and BLAS; the epoch's time beyond it is what fastmlp adds (kernels, Python).
+    Replaying rewrites activations, deltas and gradients but no parameter, and every step
+    recomputes those first, so training carries on unchanged afterwards.
     """
     calls = []
 
@@ -76,10 +77,8 @@ def matmul_seconds(run_epoch, repeats=5):
     with mock.patch.object(forward, "matmul", record), \
             mock.patch.object(backward, "matmul", record):
         run_epoch()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+
+    def replay():
         for a, b, out in calls:
             np.matmul(a, b, out=out)
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return replay

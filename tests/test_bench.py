@@ -37,12 +37,14 @@ def test_full_batch_profile_has_no_gather():
 
 
 def test_replaying_the_matmuls_leaves_training_unchanged():
-    """matmul_seconds runs an epoch and then rewrites activations, deltas and gradients; the
-    run must carry on exactly as one that was never measured."""
+    """record_matmuls runs an epoch, and its replays rewrite activations, deltas and gradients;
+    the run must carry on exactly as one that was never measured."""
     data = make_dataset(n_train=700, n_features=784, dtype=np.float64)
     measured, plain = (make_trainer((32, 16), 128, data) for _ in range(2))
     with thread_limits(1):
-        assert profile.matmul_seconds(measured.epoch, repeats=2) > 0
+        replay = profile.record_matmuls(measured.epoch)
+        replay()
+        replay()
         plain.epoch()
         measured.epoch()
         plain.epoch()
