@@ -15,22 +15,23 @@ from .peers import best_seconds
 from .threads import thread_limits
 
 GEMM_N = 2048
+GEMM_FLOPS = 2 * GEMM_N ** 3
 
 
-def gemm_gflops(dtype, threads, n=GEMM_N, repeats=5):
-    """Best-of-`repeats` GFLOPS of an n x n matmul in `dtype` at `threads` BLAS threads: the
-    roofline every throughput is quoted against (sgemm for float32, dgemm for float64)."""
+def gemm_call(dtype, n=GEMM_N):
+    """A function running one n x n matmul in `dtype` (sgemm for float32, dgemm for float64):
+    what the roofline every throughput is quoted against is timed on."""
     rng = np.random.default_rng(0)
     a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
     c = np.empty((n, n), dtype)
-    best = float("inf")
+    return lambda: np.matmul(a, b, out=c)
+
+
+def gemm_gflops(dtype, threads, n=GEMM_N, repeats=5):
+    """GFLOPS of an n x n matmul in `dtype` at `threads` BLAS threads, the best of `repeats`."""
     with thread_limits(threads):
-        np.matmul(a, b, out=c)
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            np.matmul(a, b, out=c)
-            best = min(best, time.perf_counter() - t0)
-    return 2 * n ** 3 / best / 1e9
+        seconds, = best_seconds([gemm_call(dtype, n)], repeats)
+    return 2 * n ** 3 / seconds / 1e9
 
 
 def make_trainer(layers, batch_size, data, lr=0.1, seed=0, **settings):
@@ -122,27 +123,33 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                 base = None
                 for threads in threads_list:
                     trainer = make_trainer(layers, batch_size, data, lr, optimizer=optimizer)
+                    # The epoch, its matmuls alone and the GEMM of the roofline take turns, so
+                    # that their ratios hold while this machine's speed drifts (a shared host).
                     with thread_limits(threads):
-                        epoch_and_matmuls = (trainer.epoch, record_matmuls(trainer.epoch))
-                        seconds, matmuls = best_seconds(epoch_and_matmuls, repeats)
+                        timed = (trainer.epoch, record_matmuls(trainer.epoch), gemm_call(dtype))
+                        best = best_seconds(timed, repeats)
                     peer_rates = {}
                     for peer in peers:
                         peer_rates[peer] = peer_samples_per_s(peer, layers, batch_size, dtype,
                                                               threads, repeats, optimizer, lr)
-                        # This machine's speed drifts (a shared host): timing fastmlp again
-                        # after each peer keeps the ratio from hinging on one slow moment.
+                        # Timing fastmlp again after each peer keeps the ratio from hinging on
+                        # one slow moment.
                         with thread_limits(threads):
-                            again = best_seconds(epoch_and_matmuls, repeats)
-                        seconds, matmuls = min(seconds, again[0]), min(matmuls, again[1])
+                            best = list(map(min, best, best_seconds(timed, repeats)))
                     with thread_limits(threads):
                         phases = profile_epochs(trainer.epoch) if profile else {}
+                    seconds, matmuls, gemm = best
+                    # The best GEMM seen, here or at the start: a slow moment can only lower
+                    # the share of the peak, never raise it.
+                    peak = max(peaks[dtype, threads], GEMM_FLOPS / gemm / 1e9)
                     rate = len(data.train.y) / seconds
                     if threads == 1:
                         base = rate
                     rows.append(BenchRow(
                         list(layers), batch_size, np.dtype(dtype).name, threads, rate,
-                        trainer.model.flops_per_sample() * rate / 1e9, peaks[dtype, threads],
-                        len(data.train.y) / matmuls, optimizer=optimizer, speedup=rate / base if base else None, peers=peer_rates,
+                        trainer.model.flops_per_sample() * rate / 1e9, peak,
+                        len(data.train.y) / matmuls, optimizer=optimizer,
+                        speedup=rate / base if base else None, peers=peer_rates,
                         profile=phases))
                     log(f"measured {describe(layers, batch_size, dtype)}, {threads} threads")
     return rows
