@@ -205,5 +205,6 @@ def to_csv(rows, peers=()):
     for r in rows:
         writer.writerow([" ".join(map(str, r.layers)), r.batch_size or "full", r.dtype,
                          r.threads, r.samples_per_s, r.gflops, r.peak_gflops, r.roofline_pct,
-                         r.matmul_samples_per_s, r.matmul_roofline_pct, r.speedup, *[r.peers.get(p) for p in peers]])
+                         r.matmul_samples_per_s, r.matmul_roofline_pct, r.speedup,
+                         *[r.peers.get(p) for p in peers]])
     return buffer.getvalue()

@@ -58,7 +58,6 @@ def profile_epochs(run_epoch, epochs=3):
     return {phase: totals[phase] / epochs for phase in PHASES}
 
 
-
 def record_matmuls(run_epoch):
     """Run one epoch recording every matmul (operands and output buffer); return a function that
     replays those calls alone.
