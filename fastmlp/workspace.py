@@ -44,7 +44,7 @@ class Workspace:
         return self.acts[-1]  # (B, n_out)
 
     def rows_view(self, rows):
-        """This workspace cut to its first `rows` rows (the same workspace when rows == self.rows)."""
+        """This workspace cut to its first `rows` rows (itself when rows == self.rows)."""
         if rows == self.rows:
             return self
         if not 0 < rows < self.rows:
