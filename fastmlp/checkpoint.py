@@ -25,7 +25,7 @@ class Checkpoint:
     model: MLP
     config: object  # TrainConfig
     history: list  # of dicts, one per epoch
-    dataset: dict  # {"name": ..., "sha256": {file: digest}}
+    dataset: dict  # Dataset.record(): name, checksums and the exact train/validation split
     state: dict  # what resuming needs: epoch, optimizer state and steps, RNG, early stopping
     arrays: dict  # the state's arrays: optimizer buffers, shuffle order, best weights
 
@@ -43,7 +43,7 @@ def save(path, model, config, history, dataset, state=None, arrays=None):
 
 def load(path):
     """Read a model written by save(); any problem is a one-line FastMLPError naming the file."""
-    from .config import TrainConfig
+    from .settings import TrainConfig
 
     path = Path(path)
     if not path.is_file():
@@ -62,15 +62,24 @@ def load(path):
                                f"fastmlp reads ({VERSION}); upgrade fastmlp")
         model = MLP(meta["sizes"], meta["dtype"])
         params = contents["params"]
+        # Files of older versions also held run options (threads, data_dir): not settings.
         known = {f.name for f in fields(TrainConfig)}
-        config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+        saved = {k: v for k, v in meta["config"].items() if k in known}
+        dataset = dict(meta["dataset"])
     except (KeyError, ValueError, TypeError, UnicodeDecodeError):
         raise FastMLPError(f"{path}: not a fastmlp model (missing or malformed metadata)") \
             from None
+    try:
+        config = TrainConfig(**saved)
+    except FastMLPError as e:
+        raise FastMLPError(f"{path}: invalid saved settings: {e}") from None
+    # Older files recorded only the dataset's name and checksums; their split is the config's.
+    dataset.setdefault("seed", config.seed)
+    dataset.setdefault("val_fraction", config.val_fraction)
     if params.shape != model.params.shape or params.dtype != model.dtype:
         raise FastMLPError(f"{path}: weights do not match the architecture "
                            f"{'-'.join(map(str, model.sizes))} {model.dtype.name}")
     model.params[...] = params
     arrays = {name[len("state_"):]: value for name, value in contents.items()
               if name.startswith("state_")}
-    return Checkpoint(model, config, meta["history"], meta["dataset"], meta["state"], arrays)
+    return Checkpoint(model, config, meta["history"], dataset, meta["state"], arrays)

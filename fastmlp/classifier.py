@@ -1,55 +1,62 @@
 """The Python API, after scikit-learn's conventions: an estimator whose constructor only stores
 its settings, `fit` that returns self, fitted attributes ending in an underscore, and
 `predict`, `predict_proba`, `score`, `save` and `load`. The command line trains through it."""
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 import numpy as np
 
 from . import checkpoint, inference
-from .config import TrainConfig
-from .data import Dataset, Split
+from .data import Dataset, Split, split_rows
 from .errors import FastMLPError
+from .settings import BY_NAME, IN_MEMORY, SETTINGS, RunOptions, TrainConfig
 
-_SETTINGS = [f.name for f in fields(TrainConfig)
-             if f.name not in ("layers", "dataset", "data_dir", "val_fraction")]
+# The estimator's parameters: every setting of the table but where the data comes from, which
+# fit() takes (scikit-learn's rule: data is an argument of fit, never a parameter).
+PARAMS = tuple(s.name for s in SETTINGS if s.name not in ("dataset", "data_dir"))
 
 
 class MLPClassifier:
     """An MLP classifier of MNIST-style images, trained by the fastmlp engine.
 
-    MLPClassifier(hidden_layers=(128, 64, 32), optimizer="adam", lr=1e-3, batch_size=128,
-    epochs=20, ...): every TrainConfig setting is a keyword (see fastmlp train --help); the
-    defaults are TrainConfig's, the source documents' deepest experiment.
+    MLPClassifier(layers=(128, 64, 32), optimizer="adam", lr=1e-3, batch_size=128,
+    epochs=20, ...): every setting of fastmlp.settings.SETTINGS but dataset and data_dir is a
+    keyword (see fastmlp train --help); the defaults are the table's, the source documents'
+    deepest experiment. Settings are checked when fit() builds the run's TrainConfig.
 
     Inputs are rows of features; uint8 images are scaled to [0, 1], floats are used as given.
     """
 
-    def __init__(self, hidden_layers=TrainConfig.layers, **settings):
-        unknown = set(settings) - set(_SETTINGS)
+    def __init__(self, layers=BY_NAME["layers"].default, **settings):
+        unknown = set(settings) - set(PARAMS)
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
-        self.hidden_layers = tuple(hidden_layers)
-        for name in _SETTINGS:
-            setattr(self, name, settings.get(name, getattr(TrainConfig, name)))
+        self.layers = layers
+        for name in PARAMS[1:]:
+            setattr(self, name, settings.get(name, BY_NAME[name].default))
 
     @classmethod
-    def from_config(cls, config):
-        return cls(**cls._params_of(config))
+    def from_config(cls, config, options=None):
+        values = {**asdict(config), **asdict(options or RunOptions())}
+        return cls(**{name: values[name] for name in PARAMS})
 
     def get_params(self, deep=True):
-        return {"hidden_layers": self.hidden_layers,
-                **{name: getattr(self, name) for name in _SETTINGS}}
+        return {name: getattr(self, name) for name in PARAMS}
 
     def set_params(self, **params):
         for name, value in params.items():
-            if name not in self.get_params():
+            if name not in PARAMS:
                 raise ValueError(f"invalid parameter {name!r}")
             setattr(self, name, value)
         return self
 
-    def config(self):
-        return TrainConfig(layers=self.hidden_layers,
-                           **{name: getattr(self, name) for name in _SETTINGS})
+    def config(self, dataset=IN_MEMORY):
+        """The TrainConfig of a fit on `dataset` (a name; arrays by default)."""
+        params = self.get_params()
+        return TrainConfig(dataset=dataset, **{s.name: params[s.name] for s in SETTINGS
+                                               if s.scope == "config" and s.name != "dataset"})
+
+    def options(self):
+        return RunOptions(threads=self.threads)
 
     def _split(self, x, y=None):
         x = np.asarray(x)
@@ -65,37 +72,38 @@ class MLPClassifier:
 
     def fit(self, X, y, validation_data=None, test_data=None):
         """Train on X, y. Validation accuracy (and early stopping) use validation_data if given,
-        else the last tenth of X; test accuracy is measured on test_data if given."""
-        train = self._split(X, y)
+        else val_fraction of X held out by a seed-determined permutation, as load_dataset
+        splits a training file; test accuracy is measured on test_data if given."""
+        self.config()  # every setting checked before the data is converted and split with them
+        data = self._split(X, y)
+        seed = val_fraction = None
         if validation_data is None:
-            n_val = max(1, len(train) // 10)
-            val = Split(x=train.x[-n_val:], y=train.y[-n_val:])
-            train = Split(x=np.ascontiguousarray(train.x[:-n_val]), y=train.y[:-n_val].copy())
+            seed, val_fraction = self.seed, self.val_fraction
+            train_rows, val_rows = split_rows(len(data), seed, val_fraction)
+            train = Split(x=data.x[train_rows], y=data.y[train_rows])
+            val = Split(x=data.x[val_rows], y=data.y[val_rows])
         else:
-            val = self._split(*validation_data)
+            train, val = data, self._split(*validation_data)
         test = self._split(*test_data) if test_data is not None else None
-        return self.fit_dataset(Dataset("arrays", None, train, val, test, sha256={}))
+        return self.fit_dataset(Dataset(IN_MEMORY, None, train, val, test, {}, seed,
+                                        val_fraction))
 
     def fit_dataset(self, dataset, on_epoch=None, **options):
         """Train on a fastmlp Dataset (load_dataset); options go to fastmlp.train (save_path,
         checkpoint_every, resume)."""
         from .trainer import train
-        self.result_ = train(self.config(), dataset, on_epoch, **options)
+        config = self.config(IN_MEMORY if dataset.directory is None else dataset.name)
+        self.result_ = train(config, dataset, on_epoch, options=self.options(), **options)
         self.model_ = self.result_.model
+        self.config_ = self.result_.config  # the run as it happened (dataset name included)
         self.history_ = self.result_.history
         self.loss_curve_ = [e.train_loss for e in self.result_.history]
         self.validation_scores_ = [e.val_acc for e in self.result_.history]
         self.n_iter_ = len(self.result_.history)
         self.best_epoch_ = self.result_.best_epoch
         self.classes_ = np.arange(self.model_.sizes[-1])
-        self.dataset_ = {"name": dataset.name, "sha256": dict(dataset.sha256)}
+        self.dataset_ = self.result_.dataset
         return self
-
-    @staticmethod
-    def _params_of(config):
-        values = asdict(config)
-        return {"hidden_layers": tuple(values.pop("layers")),
-                **{k: v for k, v in values.items() if k in _SETTINGS}}
 
     def _check_fitted(self):
         if not hasattr(self, "model_"):
@@ -115,7 +123,7 @@ class MLPClassifier:
     def save(self, path):
         """Write the fitted model (weights, settings, history, data checksums) atomically."""
         self._check_fitted()
-        checkpoint.save(path, self.model_, self.config(),
+        checkpoint.save(path, self.model_, self.config_,
                         [asdict(e) for e in self.history_], self.dataset_)
 
     @classmethod
@@ -124,6 +132,7 @@ class MLPClassifier:
         from .trainer import EpochStats
         saved = checkpoint.load(path)
         clf = cls.from_config(saved.config)
+        clf.config_ = saved.config
         clf.model_ = saved.model
         clf.history_ = [EpochStats(**e) for e in saved.history]
         clf.loss_curve_ = [e.train_loss for e in clf.history_]
@@ -135,6 +144,6 @@ class MLPClassifier:
 
     def __repr__(self):
         changed = {k: v for k, v in self.get_params().items()
-                   if k != "hidden_layers" and v != getattr(TrainConfig, k)}
+                   if k != "layers" and v != BY_NAME[k].default}
         extra = "".join(f", {k}={v!r}" for k, v in changed.items())
-        return f"MLPClassifier(hidden_layers={self.hidden_layers}{extra})"
+        return f"MLPClassifier(layers={tuple(self.layers)}{extra})"

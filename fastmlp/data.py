@@ -47,11 +47,21 @@ class Split:
 @dataclass(frozen=True, eq=False)
 class Dataset:
     name: str
-    directory: Path  # where the four files were read from
+    directory: Path | None  # where the four files were read from (None: arrays in memory)
     train: Split
     val: Split
-    test: Split
+    test: Split | None
     sha256: dict[str, str] = field(repr=False)  # file name -> SHA-256 of its uncompressed bytes
+    # How train and val were split from the training file (None: given as separate arrays).
+    seed: int | None = None
+    val_fraction: float | None = None
+
+    def record(self) -> dict:
+        """What a saved model keeps of its data: enough to rebuild the exact split
+        (load_recorded) and to refuse other files."""
+        return {"name": self.name, "sha256": dict(self.sha256), "seed": self.seed,
+                "val_fraction": self.val_fraction, "n_train": len(self.train),
+                "n_val": len(self.val), "n_test": None if self.test is None else len(self.test)}
 
     @property
     def n_features(self) -> int:
@@ -190,20 +200,55 @@ def load_dataset(
         )
 
     n = len(train_y)
+    train_rows, val_rows = split_rows(n, seed, val_fraction)
+    return Dataset(
+        name=name,
+        directory=directory,
+        train=_split(train_x, train_y, train_rows, dtype),
+        val=_split(train_x, train_y, val_rows, dtype),
+        test=_split(test_x, test_y, None, dtype),
+        sha256=digests,
+        seed=seed,
+        val_fraction=val_fraction,
+    )
+
+
+def split_rows(n: int, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows) of n samples: the first round(n * val_fraction) of a
+    `seed`-determined permutation are the validation rows."""
     n_val = round(n * val_fraction)
     if not 0 < n_val < n:
         raise FastMLPError(
             f"val_fraction {val_fraction} leaves an empty split of the {n} training images"
         )
     order = np.random.default_rng(seed).permutation(n)
-    return Dataset(
-        name=name,
-        directory=directory,
-        train=_split(train_x, train_y, order[n_val:], dtype),
-        val=_split(train_x, train_y, order[:n_val], dtype),
-        test=_split(test_x, test_y, None, dtype),
-        sha256=digests,
-    )
+    return order[n_val:], order[:n_val]
+
+
+def load_dataset_for(config, data_dir: str | os.PathLike | None = None) -> Dataset:
+    """The dataset, dtype and train/validation split that a TrainConfig names."""
+    return load_dataset(config.dataset, dtype=config.dtype, seed=config.seed,
+                        val_fraction=config.val_fraction, data_dir=data_dir)
+
+
+def load_recorded(record: dict, *, dtype, data_dir: str | os.PathLike | None = None) -> Dataset:
+    """The exact data a model was trained on, from its saved record (Dataset.record()): the
+    same files (checksums) split with the same seed and validation fraction."""
+    name = record.get("name")
+    if name not in DATASETS or record.get("seed") is None or not record.get("val_fraction"):
+        raise FastMLPError(f"the model was trained on {name!r} data that fastmlp cannot load "
+                           f"again by name; pass --dataset")
+    dataset = load_dataset(name, dtype=dtype, seed=record["seed"],
+                           val_fraction=record["val_fraction"], data_dir=data_dir)
+    if record.get("sha256") and record["sha256"] != dataset.sha256:
+        raise DataError(f"{name} in {dataset.directory}: other files than the model was "
+                        f"trained on (checksums differ)")
+    sizes = (len(dataset.train), len(dataset.val))
+    if record.get("n_train") is not None and sizes != (record["n_train"], record["n_val"]):
+        raise DataError(f"{name}: the split has {sizes[0]} training / {sizes[1]} validation "
+                        f"images, the model was trained on {record['n_train']} / "
+                        f"{record['n_val']}")
+    return dataset
 
 
 def _checked_pair(arrays, paths, images_name, labels_name) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,9 @@ from .datasets import DATASETS
 from .errors import FastMLPError
 from .model import DTYPES, INITS
 from .schedule import SCHEDULES
-from .update import OPTIMIZERS
+from . import update
+
+OPTIMIZERS = getattr(update, "OPTIMIZERS", ("sgd", "momentum", "adam", "adamw"))  # TEMP
 
 # A dataset given as arrays (MLPClassifier.fit, or fastmlp.train with a Dataset built in
 # memory) rather than loaded by name.

@@ -12,18 +12,24 @@ import numpy as np
 
 from . import checkpoint
 from .backward import backward
-from .config import TrainConfig, dataset_for
+from .data import load_dataset_for
 from .errors import FastMLPError, TrainingInterrupted
 from .forward import forward
 from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key, transpose
-from .model import MLP, parse_dtype
+from .model import MLP
 from .schedule import Schedule
+from .settings import IN_MEMORY, RunOptions, TrainConfig
 from .threads import kernel_threads, thread_limits
 from .update import make_optimizer
 from .workspace import Workspace
 
 # Evaluation runs in chunks of this many rows: MNIST's validation and test sets each fit in one.
 EVAL_ROWS = 16384
+# The divergence rule: a run whose mean training loss over an epoch exceeds this many times the
+# larger of ln(classes) (the loss of a uniform guess) and its first epoch's loss has diverged,
+# even while the loss is still finite (lr 1e6 at full batch reaches 2e22 by epoch 3 and inf
+# only later). Training that works stays far below: see the README's "Divergence" note.
+DIVERGENCE_FACTOR = 10.0
 # Salt of the shift-augmentation draws (dropout uses the layer index, which stays far below).
 _SHIFT_SALT = 63
 
@@ -47,9 +53,12 @@ class TrainResult:
     model: MLP = field(repr=False)
     history: list
     n_train: int  # samples per epoch
-    wall_seconds: float  # the whole fit: training and evaluation, data loading excluded
-    train_seconds: float  # training steps only
+    wall_seconds: float  # this process's fit: training and evaluation, data loading excluded
+    train_seconds: float  # training steps only, over the whole run (resumed epochs included)
     best_epoch: int  # the epoch whose weights `model` holds (the last unless early stopping)
+    options: RunOptions = field(default_factory=RunOptions)
+    dataset: dict = field(default_factory=dict)  # Dataset.record(): files and exact split
+    resumed_epochs: int = 0  # epochs already done when this process resumed the run
 
     @property
     def final(self):
@@ -63,6 +72,8 @@ class TrainResult:
     def to_dict(self):
         return {
             "config": dataclasses.asdict(self.config),
+            "run": dataclasses.asdict(self.options),
+            "dataset": self.dataset,
             "model": repr(self.model),
             "summary": {
                 "train_loss": self.final.train_loss,
@@ -71,6 +82,7 @@ class TrainResult:
                 "test_acc": self.final.test_acc,
                 "best_epoch": self.best_epoch,
                 "epochs": len(self.history),
+                "resumed_epochs": self.resumed_epochs,
                 "wall_seconds": self.wall_seconds,
                 "train_seconds": self.train_seconds,
                 "samples_per_s": self.samples_per_s,
@@ -251,31 +263,53 @@ def _stop_on_signals(trainer):
             signal.signal(sig, handler)
 
 
-def dataset_record(dataset):
-    return {"name": dataset.name, "sha256": dict(dataset.sha256)}
+def _matching(config, dataset):
+    """`config` as the run really happens on `dataset`: data given as arrays is recorded as
+    such; data loaded by name must be the split the config names."""
+    if dataset.directory is None:
+        if config.dataset != IN_MEMORY:
+            config = dataclasses.replace(config, dataset=IN_MEMORY)
+    elif dataset.name != config.dataset:
+        raise FastMLPError(f"the config names dataset {config.dataset!r}, the data given is "
+                           f"{dataset.name!r}")
+    for name in ("seed", "val_fraction"):
+        have = getattr(dataset, name)
+        if have is not None and have != getattr(config, name):
+            raise FastMLPError(f"the config asks for {name} {getattr(config, name)!r}, the "
+                               f"data given was split with {have!r}")
+    if dataset.train.x.dtype.name != config.dtype:
+        raise FastMLPError(f"dataset is {dataset.train.x.dtype}, config asks for "
+                           f"{config.dtype}")
+    return config
 
 
-def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoint_every=0,
-          resume=None, interrupt_path=None):
+def diverged(loss, first_loss, n_classes):
+    """Whether an epoch's mean training loss says the run diverged (DIVERGENCE_FACTOR)."""
+    limit = DIVERGENCE_FACTOR * max(math.log(n_classes), first_loss)
+    return not math.isfinite(loss) or loss > limit
+
+
+def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=None,
+          checkpoint_every=0, resume=None, interrupt_path=None):
     """Train an MLP as `config` says and return a TrainResult.
 
     dataset: from fastmlp.data.load_dataset (its test split may be None); loaded from config
-    when omitted. on_epoch: called
+    when omitted. options: RunOptions (threads, data directory). on_epoch: called
     with each EpochStats as it is made (the CLI's progress bar). save_path: where the model is
     written at the end, and every `checkpoint_every` epochs as a resumable checkpoint.
     resume: a checkpoint.Checkpoint to continue from; config defaults to its config (a changed
-    number of epochs or threads is the only change that makes sense).
+    number of epochs is the only change of config that makes sense).
     SIGINT/SIGTERM stop training after the current step with TrainingInterrupted, having
     written a resumable checkpoint to interrupt_path (default: save_path) when there is one.
+    A diverging run (see `diverged`) stops with a FastMLPError.
     """
     if config is None:
         config = resume.config if resume is not None else TrainConfig()
-    dtype = parse_dtype(config.dtype)
+    options = RunOptions() if options is None else options
     if dataset is None:
-        dataset = dataset_for(config)
+        dataset = load_dataset_for(config, options.data_dir)
+    config = _matching(config, dataset)
     train_split, val, test = dataset.train, dataset.val, dataset.test
-    if train_split.x.dtype != dtype:
-        raise FastMLPError(f"dataset is {train_split.x.dtype}, config asks for {config.dtype}")
     trainer = make_trainer(config, dataset)
     model = trainer.model
     eval_rows = max(len(val.y), 0 if test is None else len(test.y))
@@ -286,6 +320,11 @@ def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoin
         if resume.dataset.get("sha256") != dict(dataset.sha256):
             raise FastMLPError("the checkpoint was trained on other data files than these "
                                f"({dataset.name} in {dataset.directory})")
+        record = dataset.record()
+        for key in ("seed", "val_fraction", "n_train", "n_val"):
+            if resume.dataset.get(key) is not None and resume.dataset[key] != record[key]:
+                raise FastMLPError(f"the checkpoint's data split has {key} "
+                                   f"{resume.dataset[key]!r}, this one {record[key]!r}")
         np.copyto(model.params, resume.model.params)
         trainer.restore(resume.state["trainer"], resume.arrays)
         early.restore(resume.state["early"], resume.arrays["best_params"])
@@ -295,7 +334,7 @@ def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoin
     def write(path):
         trainer_state, arrays = trainer.state()
         checkpoint.save(path, model, config, [dataclasses.asdict(e) for e in history],
-                        dataset_record(dataset),
+                        dataset.record(),
                         {"trainer": trainer_state, "early": early.state()},
                         {**arrays, "best_params": early.best_params})
 
@@ -310,7 +349,7 @@ def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoin
         raise TrainingInterrupted(f"interrupted {where}; checkpoint written to {path}; "
                                   f"resume with: fastmlp train --resume {path}", path)
 
-    with thread_limits(config.threads), np.errstate(over="ignore", invalid="ignore"), \
+    with thread_limits(options.threads), np.errstate(over="ignore", invalid="ignore"), \
             _stop_on_signals(trainer):
         started = time.perf_counter()
         for epoch in range(first_epoch, config.epochs + 1):
@@ -320,9 +359,12 @@ def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoin
                 stop(epoch)
             loss, train_acc = done
             seconds = time.perf_counter() - t0
-            if not math.isfinite(loss):
-                raise FastMLPError(f"training diverged at epoch {epoch} (loss is {loss}); "
-                                   f"try a lower learning rate than {config.lr}")
+            first_loss = history[0].train_loss if history else loss
+            if diverged(loss, first_loss, dataset.n_classes):
+                raise FastMLPError(
+                    f"training diverged at epoch {epoch} (loss is {loss:.4g}; the limit is "
+                    f"{DIVERGENCE_FACTOR:g} x the larger of ln({dataset.n_classes}) and epoch "
+                    f"1's {first_loss:.4g}); try a lower learning rate than {config.lr:g}")
             val_acc, val_loss = evaluate(model, eval_ws, val.x, val.y)
             test_due = (test is not None and config.eval_every
                         and epoch % config.eval_every == 0)
@@ -349,4 +391,5 @@ def train(config=None, dataset=None, on_epoch=None, *, save_path=None, checkpoin
     if save_path is not None:
         write(save_path)
     return TrainResult(config, model, history, len(train_split.y), wall,
-                       sum(e.seconds for e in history), best.epoch)
+                       sum(e.seconds for e in history), best.epoch, options, dataset.record(),
+                       first_epoch - 1)
