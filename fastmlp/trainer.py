@@ -90,6 +90,18 @@ class TrainResult:
             "history": [dataclasses.asdict(e) for e in self.history],
         }
 
+    def to_csv(self):
+        """The per-epoch history as CSV text: a header, then one row per epoch."""
+        import csv  # local: this method is the module's only user of csv and io
+        import io
+
+        buffer = io.StringIO()
+        names = [f.name for f in dataclasses.fields(EpochStats)]
+        writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(dataclasses.asdict(e) for e in self.history)
+        return buffer.getvalue()
+
 
 def evaluate(model, ws, x, y):
     """(accuracy, mean cross-entropy) of the model on x (N, n_in), y (N,), in chunks of ws.rows
