@@ -137,7 +137,7 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                         with thread_limits(threads):
                             best = list(map(min, best, best_seconds(timed, repeats)))
                     with thread_limits(threads):
-                        phases = profile_epochs(trainer.epoch) if profile else {}
+                        phases = profile_epochs(trainer) if profile else {}
                     seconds, matmuls, gemm = best
                     # The best GEMM seen, here or at the start: a slow moment can only lower
                     # the share of the peak, never raise it.

@@ -3,7 +3,28 @@ import numpy as np
 
 from .errors import FastMLPError
 
-INITS = ("he", "uniform", "glorot")
+
+def _he(w, b, rng):
+    fan_in, _ = w.shape
+    w[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), w.shape)
+    b[...] = 0
+
+
+def _uniform(w, b, rng):  # the first source document's baseline: weights and biases
+    w[...] = rng.uniform(-0.5, 0.5, w.shape)
+    b[...] = rng.uniform(-0.5, 0.5, b.shape)
+
+
+def _glorot(w, b, rng):
+    fan_in, fan_out = w.shape
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    w[...] = rng.uniform(-limit, limit, w.shape)
+    b[...] = 0
+
+
+# Initialisation schemes: name -> function filling one layer's weights (n_in, n_out) and biases
+# in place from a numpy Generator.
+INITS = {"he": _he, "uniform": _uniform, "glorot": _glorot}
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
 # Each layer's weights and biases start on a 64-byte boundary of the flat buffer, so that the
@@ -83,20 +104,11 @@ class MLP:
     def initialize(self, scheme, rng):
         """Fill the parameters in place. Draws are made in float64 and then cast, so a float32
         and a float64 model from the same generator start from the same values."""
-        if scheme not in INITS:
+        fill = INITS.get(scheme) if isinstance(scheme, str) else None
+        if fill is None:
             raise FastMLPError(f"unknown init {scheme!r}; choose one of {', '.join(INITS)}")
         for w, b in zip(self.weights, self.biases):
-            fan_in, fan_out = w.shape
-            if scheme == "uniform":  # the first source document's baseline
-                w[...] = rng.uniform(-0.5, 0.5, w.shape)
-                b[...] = rng.uniform(-0.5, 0.5, b.shape)
-            elif scheme == "he":
-                w[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), w.shape)
-                b[...] = 0
-            else:
-                limit = np.sqrt(6.0 / (fan_in + fan_out))
-                w[...] = rng.uniform(-limit, limit, w.shape)
-                b[...] = 0
+            fill(w, b, rng)
         return self
 
     def __repr__(self):

@@ -1,8 +1,9 @@
 """Where a training step's time goes: each phase timed by wrapping the names the passes call.
 
 The hot loop carries no timing code. For a profile, the matmul and kernel names that
-forward.py, backward.py, update.py and trainer.py look up are swapped for timing wrappers for
-the duration of the measurement, then put back.
+forward.py, backward.py and trainer.py look up, and the kernel the trainer's optimizer holds
+(update.py binds it when the optimizer is made), are swapped for timing wrappers for the
+duration of the measurement, then put back.
 """
 import time
 from collections import defaultdict
@@ -11,24 +12,22 @@ from unittest import mock
 
 import numpy as np
 
-from . import backward, forward, trainer, update
+from . import backward, forward
+from . import trainer as trainer_module
 
 PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
           "backward matmuls", "fused backward kernels", "optimizer update", "other")
 
-# (module, name it calls, phase)
+# (module, name it calls, phase); profile_epochs adds the optimizer's kernel
 _TIMED = [
-    (trainer, "gather_rows", "batch gather"),
+    (trainer_module, "gather_rows", "batch gather"),
     (forward, "matmul", "forward matmuls"),
     (forward, "bias_relu", "fused forward kernels"),
     (forward, "bias_add", "fused forward kernels"),
-    (trainer, "count_correct", "loss/softmax"),
+    (trainer_module, "count_correct", "loss/softmax"),
     (backward, "softmax_xent_backward", "loss/softmax"),
     (backward, "matmul", "backward matmuls"),
     (backward, "relu_backward", "fused backward kernels"),
-    (update, "sgd_update", "optimizer update"),
-    (update, "momentum_update", "optimizer update"),
-    (update, "adam_update", "optimizer update"),
 ]
 
 
@@ -42,17 +41,19 @@ def _timed(fn, phase, totals):
     return wrapper
 
 
-def profile_epochs(run_epoch, epochs=3):
-    """Seconds per epoch spent in each of PHASES, averaged over `epochs` calls of run_epoch.
-    "other" is what no phase accounts for: Python between the calls, shuffling, dispatch."""
+def profile_epochs(trainer, epochs=3):
+    """Seconds per epoch spent in each of PHASES, averaged over `epochs` calls of
+    trainer.epoch. "other" is what no phase accounts for: Python between the calls, shuffling,
+    dispatch."""
     totals = defaultdict(float)
+    timed = [*_TIMED, (trainer.optimizer, "kernel", "optimizer update")]
     with ExitStack() as stack:
-        for module, name, phase in _TIMED:
-            stack.enter_context(mock.patch.object(module, name,
-                                                  _timed(getattr(module, name), phase, totals)))
+        for owner, name, phase in timed:
+            stack.enter_context(mock.patch.object(owner, name,
+                                                  _timed(getattr(owner, name), phase, totals)))
         t0 = time.perf_counter()
         for _ in range(epochs):
-            run_epoch()
+            trainer.epoch()
         wall = time.perf_counter() - t0
     totals["other"] = max(0.0, wall - sum(totals.values()))
     return {phase: totals[phase] / epochs for phase in PHASES}

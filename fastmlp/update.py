@@ -3,24 +3,38 @@
 The formulas are PyTorch's (torch.optim.SGD with momentum and nesterov, Adam, AdamW), so runs
 can be compared with it step for step. The learning rate is passed to every step, because a
 schedule (schedule.py) changes it as training goes.
+
+Importing this module does not import numba or the kernels: OPTIMIZERS names the optimizers
+for settings.py and the command line's checks, and an optimizer binds its kernel when made.
 """
 import numpy as np
 
 from .errors import FastMLPError
-from .kernels import adam_update, momentum_update, sgd_update
 
 
 class Optimizer:
     """The common part: per-optimizer state arrays (flat, the parameters' length) and a step
-    count, both saved in checkpoints so that a resumed run continues bit for bit."""
+    count, both saved in checkpoints so that a resumed run continues bit for bit.
+
+    `kernel_name` names the kernels.py function of the update; `self.kernel` is that function,
+    bound when the optimizer is made (profile.py times the update by swapping it).
+    """
     state_names = ()
+    kernel_name = None
 
     def __init__(self, model, weight_decay=0.0):
         if not weight_decay >= 0:
             raise FastMLPError(f"weight decay must be >= 0, got {weight_decay}")
+        from . import kernels  # here, not at module import: see the module docstring
+        self.kernel = getattr(kernels, self.kernel_name)
         self.weight_decay = float(weight_decay)
         self.steps = 0
         self.state = {name: np.zeros_like(model.params) for name in self.state_names}
+
+    @classmethod
+    def from_config(cls, config, model):
+        """The optimizer for `model` with the settings of a TrainConfig that it uses."""
+        return cls(model, weight_decay=config.weight_decay)
 
     def step(self, model, lr):
         self.steps += 1
@@ -35,13 +49,15 @@ class Optimizer:
 
 class SGD(Optimizer):
     """Plain gradient descent, the source documents' optimizer."""
+    kernel_name = "sgd_update"
 
     def _update(self, model, lr):
-        sgd_update(model.params, model.grads, lr, self.weight_decay)
+        self.kernel(model.params, model.grads, lr, self.weight_decay)
 
 
 class Momentum(Optimizer):
     state_names = ("velocity",)
+    kernel_name = "momentum_update"
 
     def __init__(self, model, momentum=0.9, nesterov=False, weight_decay=0.0):
         super().__init__(model, weight_decay)
@@ -49,36 +65,49 @@ class Momentum(Optimizer):
             raise FastMLPError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
+    @classmethod
+    def from_config(cls, config, model):
+        return cls(model, config.momentum, config.nesterov, config.weight_decay)
+
     def _update(self, model, lr):
-        momentum_update(model.params, model.grads, self.state["velocity"], lr, self.momentum,
-                        self.weight_decay, self.nesterov)
+        self.kernel(model.params, model.grads, self.state["velocity"], lr, self.momentum,
+                    self.weight_decay, self.nesterov)
 
 
 class Adam(Optimizer):
-    """Adam; with decoupled=True, AdamW (weight decay applied to the weights, not the
-    gradient)."""
+    """Adam, with the weight decay added to the gradient (an L2 penalty)."""
     state_names = ("m", "v")
+    kernel_name = "adam_update"
+    decoupled = False
 
-    def __init__(self, model, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+    def __init__(self, model, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(model, weight_decay)
         if not all(0 <= b < 1 for b in betas):
             raise FastMLPError(f"Adam betas must be in [0, 1), got {tuple(betas)}")
         self.beta1, self.beta2 = map(float, betas)
-        self.eps, self.decoupled = float(eps), bool(decoupled)
+        self.eps = float(eps)
+
+    @classmethod
+    def from_config(cls, config, model):
+        return cls(model, (config.beta1, config.beta2), config.eps, config.weight_decay)
 
     def _update(self, model, lr):
-        adam_update(model.params, model.grads, self.state["m"], self.state["v"], lr, self.beta1,
+        self.kernel(model.params, model.grads, self.state["m"], self.state["v"], lr, self.beta1,
                     self.beta2, self.eps, self.weight_decay, self.decoupled, self.steps)
+
+
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay (applied to the weights, not the gradient)."""
+    decoupled = True
+
+
+# The optimizers by the name a TrainConfig gives them.
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adamw": AdamW}
 
 
 def make_optimizer(config, model):
     """The optimizer a TrainConfig names, for `model`."""
-    name = config.optimizer
-    if name == "sgd":
-        return SGD(model, config.weight_decay)
-    if name == "momentum":
-        return Momentum(model, config.momentum, config.nesterov, config.weight_decay)
-    if name in ("adam", "adamw"):
-        return Adam(model, (config.beta1, config.beta2), config.eps, config.weight_decay,
-                    decoupled=name == "adamw")
-    raise FastMLPError(f"unknown optimizer {name!r}")
+    cls = OPTIMIZERS.get(config.optimizer) if isinstance(config.optimizer, str) else None
+    if cls is None:
+        raise FastMLPError(f"unknown optimizer {config.optimizer!r}")
+    return cls.from_config(config, model)

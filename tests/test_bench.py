@@ -18,22 +18,22 @@ from .conftest import make_dataset
 def test_profile_phases_account_for_the_epoch_and_restore_the_names():
     data = make_dataset(n_train=2000, n_features=784, dtype=np.float32)
     trainer = make_trainer((64, 32), 128, data)
-    originals = (forward.matmul, backward.relu_backward)
+    originals = (forward.matmul, backward.relu_backward, trainer.optimizer.kernel)
     with thread_limits(1):
         trainer.epoch()
-        phases = profile.profile_epochs(trainer.epoch, epochs=2)
+        phases = profile.profile_epochs(trainer, epochs=2)
     assert list(phases) == list(profile.PHASES)
     for phase in ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
                   "backward matmuls", "fused backward kernels", "optimizer update"):
         assert phases[phase] > 0, phase
-    assert (forward.matmul, backward.relu_backward) == originals
+    assert (forward.matmul, backward.relu_backward, trainer.optimizer.kernel) == originals
 
 
 def test_full_batch_profile_has_no_gather():
     data = make_dataset(n_train=500, n_features=784, dtype=np.float32)
     trainer = make_trainer((16,), None, data)
     trainer.epoch()
-    assert profile.profile_epochs(trainer.epoch, epochs=1)["batch gather"] == 0
+    assert profile.profile_epochs(trainer, epochs=1)["batch gather"] == 0
 
 
 def test_replaying_the_matmuls_leaves_training_unchanged():

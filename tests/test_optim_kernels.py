@@ -1,5 +1,9 @@
 """The optimizer kernels over a flat parameter buffer: several steps against their numpy twins
-in tests/naive.py, and against torch.optim when PyTorch is installed."""
+in tests/naive.py, and against torch.optim when PyTorch is installed; the optimizers of
+update.py step as their kernels."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -139,3 +143,39 @@ def test_against_torch(dtype, name):
         ours(g, step)
         np.testing.assert_allclose(params, tparam.detach().numpy(), **TORCH_TOL[dtype],
                                    err_msg=f"{name}, step {step}")
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam", "adamw"])
+def test_each_optimizer_takes_its_settings_and_steps_as_its_kernel(name):
+    """make_optimizer finds the class in update.OPTIMIZERS, which takes its own settings from
+    the TrainConfig and steps exactly as its kernel called directly."""
+    from fastmlp import TrainConfig
+    from fastmlp.model import MLP
+    from fastmlp.update import OPTIMIZERS, make_optimizer
+    config = TrainConfig(optimizer=name, lr=0.05, momentum=0.8, nesterov=name == "momentum",
+                         beta1=0.5, beta2=0.9, eps=1e-6, weight_decay=0.01)
+    model = MLP([7, 5, 3], np.float64).initialize("he", np.random.default_rng(0))
+    optimizer = make_optimizer(config, model)
+    assert type(optimizer) is OPTIMIZERS[name]
+    options = dict(lr=config.lr, weight_decay=config.weight_decay)
+    if name == "momentum":
+        options.update(momentum=config.momentum, nesterov=config.nesterov)
+    elif name.startswith("adam"):
+        options.update(betas=(config.beta1, config.beta2), eps=config.eps)
+    expected = model.params.copy()
+    direct = kernel_optimizer(name, expected, options, decoupled=name == "adamw")
+    rng = np.random.default_rng(1)
+    for step in range(1, STEPS + 1):
+        model.grads[...] = rng.normal(size=model.grads.shape)
+        optimizer.step(model, config.lr)
+        direct(model.grads, step)
+        np.testing.assert_array_equal(model.params, expected, err_msg=f"step {step}")
+    assert optimizer.steps == STEPS
+
+
+def test_naming_the_optimizers_loads_no_kernels():
+    """settings.py and the command line's checks import update.OPTIMIZERS before numba loads;
+    an optimizer binds its kernel only when made."""
+    code = ("import sys, fastmlp.update\n"
+            "assert 'numba' not in sys.modules and 'fastmlp.kernels' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
