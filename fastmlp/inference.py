@@ -5,12 +5,11 @@ import numpy as np
 from .errors import FastMLPError
 from .forward import forward
 from .threads import kernel_threads
-from .trainer import EVAL_ROWS as ROWS
-from .workspace import Workspace
+from .workspace import EVAL_ROWS, Workspace
 
 
 def logits(model, x):
-    """The model's logits (N, n_out) for inputs x (N, n_in), in chunks of up to ROWS rows."""
+    """The model's logits (N, n_out) for inputs x (N, n_in), in chunks of up to EVAL_ROWS rows."""
     x = np.ascontiguousarray(x, dtype=model.dtype)
     if x.ndim != 2 or x.shape[1] != model.sizes[0]:
         raise FastMLPError(f"the model takes {model.sizes[0]} features per sample, got inputs "
@@ -18,7 +17,7 @@ def logits(model, x):
     out = np.empty((len(x), model.sizes[-1]), model.dtype)
     if len(x) == 0:
         return out
-    ws = Workspace(model, min(ROWS, len(x)), backward=False, gather=False)
+    ws = Workspace(model, min(EVAL_ROWS, len(x)), backward=False, gather=False)
     with kernel_threads(ws.rows):
         for start in range(0, len(x), ws.rows):
             stop = min(start + ws.rows, len(x))

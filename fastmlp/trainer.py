@@ -21,10 +21,8 @@ from .schedule import Schedule
 from .settings import IN_MEMORY, RunOptions, TrainConfig
 from .threads import kernel_threads, thread_limits
 from .update import make_optimizer
-from .workspace import Workspace
+from .workspace import EVAL_ROWS, Workspace
 
-# Evaluation runs in chunks of this many rows: MNIST's validation and test sets each fit in one.
-EVAL_ROWS = 16384
 # The divergence rule: a run whose mean training loss over an epoch exceeds this many times the
 # larger of ln(classes) (the loss of a uniform guess) and its first epoch's loss has diverged,
 # even while the loss is still finite (lr 1e6 at full batch reaches 2e22 by epoch 3 and inf

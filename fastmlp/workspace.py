@@ -8,6 +8,9 @@ import numpy as np
 
 from .kernels import n_chunks
 
+# Evaluation runs in chunks of this many rows: MNIST's validation and test sets each fit in one.
+EVAL_ROWS = 16384
+
 
 class Workspace:
     def __init__(self, model, rows, *, backward=True, gather=True, _parent=None):
