@@ -8,9 +8,9 @@ prove it runs. For numbers: python -m pytest bench --benchmark-enable
 import pytest
 
 from fastmlp.bench import GEMM_FLOPS, gemm_call, make_trainer
-from fastmlp.peers import best_seconds
 from fastmlp.profile import record_matmuls
 from fastmlp.threads import kernel_threads, thread_limits
+from fastmlp.timing import best_seconds
 
 LAYERS = [(10,), (128,), (128, 64, 32), (512, 256)]
 BATCHES = [128, 1024, None]

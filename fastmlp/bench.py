@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .peers import best_seconds
 from .threads import thread_limits
+from .timing import best_seconds
 
 GEMM_N = 2048
 GEMM_FLOPS = 2 * GEMM_N ** 3

@@ -14,9 +14,10 @@ would change how PyTorch's OpenMP pool behaves.
 import argparse
 import json
 import sys
-import time
 
 import numpy as np
+
+from .timing import best_seconds
 
 PEERS = ("numpy", "torch")
 
@@ -125,21 +126,6 @@ def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
         optimizer.step()
 
     return _epochs(step, xs, ys, batch_size, torch.randperm)
-
-
-def best_seconds(functions, repeats):
-    """The fastest of `repeats` runs of each function, after one untimed warm-up run each.
-    The functions take turns, so that a drift in this machine's speed hits them alike and
-    their ratio holds."""
-    for f in functions:
-        f()
-    best = [float("inf")] * len(functions)
-    for _ in range(repeats):
-        for i, f in enumerate(functions):
-            t0 = time.perf_counter()
-            f()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
 
 
 def measure(name, layers, batch_size, dtype, threads, repeats, lr=0.1, optimizer="sgd"):
