@@ -6,10 +6,10 @@ import sys
 import numpy as np
 import pytest
 
-from fastmlp import backward, forward, profile
-from fastmlp.bench import make_trainer
+from fastmlp import TrainConfig, backward, forward, profile
 from fastmlp.peers import numpy_epoch
 from fastmlp.threads import thread_limits
+from fastmlp.trainer import make_trainer
 
 from . import naive
 from .conftest import make_dataset
@@ -17,7 +17,7 @@ from .conftest import make_dataset
 
 def test_profile_phases_account_for_the_epoch_and_restore_the_names():
     data = make_dataset(n_train=2000, n_features=784, dtype=np.float32)
-    trainer = make_trainer((64, 32), 128, data)
+    trainer = make_trainer(TrainConfig(layers=(64, 32), batch_size=128), data)
     originals = (forward.matmul, backward.relu_backward, trainer.optimizer.kernel)
     with thread_limits(1):
         trainer.epoch()
@@ -31,7 +31,7 @@ def test_profile_phases_account_for_the_epoch_and_restore_the_names():
 
 def test_full_batch_profile_has_no_gather():
     data = make_dataset(n_train=500, n_features=784, dtype=np.float32)
-    trainer = make_trainer((16,), None, data)
+    trainer = make_trainer(TrainConfig(layers=(16,)), data)
     trainer.epoch()
     assert profile.profile_epochs(trainer, epochs=1)["batch gather"] == 0
 
@@ -40,7 +40,8 @@ def test_replaying_the_matmuls_leaves_training_unchanged():
     """record_matmuls runs an epoch, and its replays rewrite activations, deltas and gradients;
     the run must carry on exactly as one that was never measured."""
     data = make_dataset(n_train=700, n_features=784, dtype=np.float64)
-    measured, plain = (make_trainer((32, 16), 128, data) for _ in range(2))
+    config = TrainConfig(layers=(32, 16), batch_size=128, dtype="float64")
+    measured, plain = (make_trainer(config, data) for _ in range(2))
     with thread_limits(1):
         replay = profile.record_matmuls(measured.epoch)
         replay()
@@ -56,7 +57,7 @@ def test_numpy_peer_takes_the_same_gradient_step():
     fastmlp's does."""
     data = make_dataset(n_train=600, n_features=20, dtype=np.float64)
     epoch = numpy_epoch([20, 16, 10], None, np.float64, 0.5, data.train.x, data.train.y)
-    fast = make_trainer((16,), None, data, lr=0.5)
+    fast = make_trainer(TrainConfig(layers=(16,), lr=0.5, dtype="float64"), data)
     for w, b, w0, b0 in zip(fast.model.weights, fast.model.biases, epoch.weights, epoch.biases):
         w[...], b[...] = w0, b0
     epoch()

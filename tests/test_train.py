@@ -8,7 +8,8 @@ import pytest
 
 from fastmlp import FastMLPError, TrainConfig, train
 from fastmlp.model import MLP
-from fastmlp.bench import make_trainer
+from fastmlp.settings import RunOptions
+from fastmlp.trainer import make_trainer
 
 from .conftest import make_dataset
 
@@ -20,8 +21,9 @@ def losses(result):
 @pytest.mark.parametrize("batch_size", [None, 64])
 def test_same_seed_and_threads_give_identical_history(batch_size):
     data = make_dataset(dtype=np.float32)
-    config = TrainConfig(layers=(16, 8), epochs=5, batch_size=batch_size, threads=2, seed=3)
-    a, b = train(config, data), train(config, data)
+    config = TrainConfig(layers=(16, 8), epochs=5, batch_size=batch_size, seed=3)
+    options = RunOptions(threads=2)
+    a, b = train(config, data, options=options), train(config, data, options=options)
     strip = [dataclasses.replace(e, seconds=0, samples_per_s=0) for e in a.history]
     assert strip == [dataclasses.replace(e, seconds=0, samples_per_s=0) for e in b.history]
     np.testing.assert_array_equal(a.model.params, b.model.params)
@@ -59,7 +61,7 @@ def test_the_hot_loop_allocates_no_array_memory(batch_size):
     """Steps after the first allocate nothing that scales with the batch: the smallest buffer
     a step could allocate here is 128 rows x 64 units x 4 bytes = 32 KiB."""
     data = make_dataset(n_train=1024, n_features=784, dtype=np.float32)
-    trainer = make_trainer((64, 32), batch_size, data)
+    trainer = make_trainer(TrainConfig(layers=(64, 32), batch_size=batch_size), data)
     trainer.epoch()  # first calls: numba dispatch caches, workspace views
     tracemalloc.start()
     try:
@@ -89,7 +91,7 @@ def test_allocation_check_would_catch_an_allocation():
 
 def test_minibatches_cover_every_sample_and_reshuffle():
     data = make_dataset(n_train=600, dtype=np.float32)
-    trainer = make_trainer((8,), 256, data)
+    trainer = make_trainer(TrainConfig(layers=(8,), batch_size=256), data)
     assert trainer.bounds == [(0, 256), (256, 512), (512, 600)]  # the partial batch is used
     trainer.epoch()
     first = trainer.order.copy()
@@ -138,11 +140,16 @@ def test_divergence_stops_with_a_clear_error():
 
 @pytest.mark.parametrize("field, value", [
     ("layers", ()), ("layers", (0,)), ("layers", (16, -1)), ("epochs", 0), ("lr", 0.0),
-    ("lr", float("nan")), ("init", "zeros"), ("dtype", "float16"), ("threads", 0),
-    ("batch_size", 0), ("val_fraction", 1.0), ("eval_every", -1)])
+    ("lr", float("nan")), ("init", "zeros"), ("dtype", "float16"), ("batch_size", 0),
+    ("val_fraction", 1.0), ("eval_every", -1)])
 def test_invalid_config_is_refused(field, value):
     with pytest.raises(FastMLPError):
         TrainConfig(**{field: value})
+
+
+def test_invalid_run_options_are_refused():
+    with pytest.raises(FastMLPError):
+        RunOptions(threads=0)
 
 
 def test_short_real_mnist_run(mnist):
