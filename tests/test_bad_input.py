@@ -15,9 +15,10 @@ fastmlp/data.py *before* it decodes the IDX header (idx.parse_idx: gunzip, check
 and the image/label agreement only after all four checksums. So through the shipped registry,
 any broken copy of MNIST is refused as a checksum mismatch (or as corrupt gzip, which comes
 first). To reach the format and consistency checks through the real CLI, the "registered" runs
-start the CLI behind a three-line launcher that adds a small dataset made of MNIST slices to
-the registry, with the checksums of the files as they are on disk; everything after that
-(parser, loading, error handling, exit status) is the unchanged command line.
+start the CLI behind a three-line launcher (run_cli(..., register=...) in tests/helpers.py)
+that adds a small dataset made of MNIST slices to the registry, with the checksums of the files
+as they are on disk; everything after that (parser, loading, error handling, exit status) is
+the unchanged command line.
 """
 import gzip
 import hashlib
@@ -26,9 +27,7 @@ import json
 import os
 import re
 import stat
-import struct
 import subprocess
-import sys
 import zipfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -38,36 +37,15 @@ import pytest
 
 from fastmlp import checkpoint
 from fastmlp.config import TrainConfig
-from fastmlp.data import FILES, REPO_DATA, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from fastmlp.data import FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from fastmlp.model import MLP
 
-MNIST_DIR = REPO_DATA / "mnist"
+from .helpers import MNIST_DIR, idx_bytes, run_cli, unidx, write_dataset
+
 # The cheapest real run: one epoch of a tiny network in a few minibatches.
 QUICK = ["--epochs", "1", "--layers", "8", "--batch-size", "4096", "--threads", "2", "--quiet"]
 
-# Runs the unchanged CLI after adding one dataset to the registry: argv[1] is the JSON
-# [name, {file: sha256}], the rest is the command line.
-REGISTER_AND_RUN = """
-import json, sys
-from fastmlp import data
-name, sha256 = json.loads(sys.argv.pop(1))
-data.DATASETS[name] = data.DatasetSpec(sha256=sha256)
-from fastmlp.cli import main
-sys.exit(main())
-"""
-
 ERROR_LINE = re.compile(r"fastmlp( [a-z]+)?: error: ")
-
-
-def fastmlp(*args, register=None, cwd=None):
-    """The real command line in a subprocess; `register` = (name, {file: sha256}) adds a
-    dataset to the registry first."""
-    if register is None:
-        command = [sys.executable, "-m", "fastmlp"]
-    else:
-        command = [sys.executable, "-c", REGISTER_AND_RUN, json.dumps(register)]
-    return subprocess.run(command + [str(a) for a in args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
 
 
 def refused(proc, *words, status=2):
@@ -114,18 +92,6 @@ def outputs(tmp_path):
 
 # --- data --------------------------------------------------------------------------------------
 
-def idx(array, etype=0x08):
-    return bytes([0, 0, etype, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + \
-        array.tobytes()
-
-
-def unidx(data):
-    """(header length, array) of a valid IDX file."""
-    rank = data[3]
-    shape = struct.unpack(f">{rank}I", data[4:4 + 4 * rank])
-    return 4 + 4 * rank, np.frombuffer(data, np.uint8, offset=4 + 4 * rank).reshape(shape)
-
-
 @pytest.fixture(scope="module")
 def real():
     """The uncompressed bytes of the four shipped MNIST files."""
@@ -136,7 +102,7 @@ def real():
 def tiny(real):
     """A small valid dataset cut from MNIST: 300 training and 100 test images."""
     counts = {TRAIN_IMAGES: 300, TRAIN_LABELS: 300, TEST_IMAGES: 100, TEST_LABELS: 100}
-    return {f: idx(unidx(real[f])[1][:n]) for f, n in counts.items()}
+    return {f: idx_bytes(unidx(real[f])[1][:n]) for f, n in counts.items()}
 
 
 def copy_of_mnist(directory):
@@ -146,20 +112,12 @@ def copy_of_mnist(directory):
     return directory
 
 
-def write_dataset(directory, files):
-    """Raw IDX files; returns the registry entry that accepts them as they are."""
-    directory.mkdir()
-    for f, data in files.items():
-        (directory / f).write_bytes(data)
-    return {f: hashlib.sha256(data).hexdigest() for f, data in files.items()}
-
-
 def set_byte(data, offset, value):
     return data[:offset] + bytes([value]) + data[offset + 1:]
 
 
 def fewer_labels(data):
-    return idx(unidx(data)[1][:-1])
+    return idx_bytes(unidx(data)[1][:-1])
 
 
 def label_ten(data):
@@ -169,7 +127,7 @@ def label_ten(data):
 
 def flat_images(data):
     images = unidx(data)[1]
-    return idx(images.reshape(len(images), -1))
+    return idx_bytes(images.reshape(len(images), -1))
 
 
 # (file broken, how, what the format/consistency check says)
@@ -196,7 +154,7 @@ def test_broken_mnist_copy_is_refused_naming_the_file(tmp_path, real, outputs, c
     data_dir = copy_of_mnist(tmp_path / "data")
     (data_dir / f"{name}.gz").unlink()
     (data_dir / name).write_bytes(breaker(real[name]))
-    proc = fastmlp("train", "--data-dir", data_dir, *QUICK, *outputs.train)
+    proc = run_cli("train", "--data-dir", data_dir, *QUICK, *outputs.train)
     line = refused(proc, f"{data_dir / name}: ")
     assert "sha256" in line or says in line
     outputs.assert_untouched()
@@ -209,8 +167,8 @@ def test_broken_file_hits_the_format_check(tmp_path, tiny, outputs, case):
     name, breaker, says = BROKEN[case]
     files = {**tiny, name: breaker(tiny[name])}
     data_dir = tmp_path / "data"
-    sha256 = write_dataset(data_dir, files)
-    proc = fastmlp("train", "--dataset", "tiny", "--data-dir", data_dir, *QUICK, *outputs.train,
+    sha256 = write_dataset(data_dir, files, gz=False)
+    proc = run_cli("train", "--dataset", "tiny", "--data-dir", data_dir, *QUICK, *outputs.train,
                    register=["tiny", sha256])
     refused(proc, f"{data_dir / name}: ", says)
     outputs.assert_untouched()
@@ -219,9 +177,9 @@ def test_broken_file_hits_the_format_check(tmp_path, tiny, outputs, case):
 def test_the_registered_tiny_dataset_itself_trains(tmp_path, tiny):
     """The control for the test above: unbroken, the same files and launcher work."""
     data_dir = tmp_path / "data"
-    sha256 = write_dataset(data_dir, tiny)
+    sha256 = write_dataset(data_dir, tiny, gz=False)
     out = tmp_path / "run.json"
-    proc = fastmlp("train", "--dataset", "tiny", "--data-dir", data_dir, *QUICK, "--out", out,
+    proc = run_cli("train", "--dataset", "tiny", "--data-dir", data_dir, *QUICK, "--out", out,
                    register=["tiny", sha256])
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert len(json.loads(out.read_text())["history"]) == 1
@@ -230,7 +188,7 @@ def test_the_registered_tiny_dataset_itself_trains(tmp_path, tiny):
 def test_missing_file(tmp_path, outputs):
     data_dir = copy_of_mnist(tmp_path / "data")
     (data_dir / f"{TEST_LABELS}.gz").unlink()
-    proc = fastmlp("train", "--data-dir", data_dir, *QUICK, *outputs.train)
+    proc = run_cli("train", "--data-dir", data_dir, *QUICK, *outputs.train)
     refused(proc, "mnist: dataset files not found", f"looked in {data_dir / 'mnist'}, {data_dir};")
     outputs.assert_untouched()
 
@@ -242,7 +200,7 @@ def test_gzip_corruption(tmp_path, outputs):
     middle = len(data) // 2
     data[middle:middle + 16] = bytes(b ^ 0xFF for b in data[middle:middle + 16])
     path.write_bytes(data)
-    proc = fastmlp("train", "--data-dir", data_dir, *QUICK, *outputs.train)
+    proc = run_cli("train", "--data-dir", data_dir, *QUICK, *outputs.train)
     refused(proc, f"{path}: corrupt gzip data")
     outputs.assert_untouched()
 
@@ -255,7 +213,7 @@ def test_checksum_mismatch_of_otherwise_valid_mnist(tmp_path, real, outputs):
     pixel = 16 + 14 * 28 + 14  # the middle of the first image
     changed = set_byte(real[TEST_IMAGES], pixel, real[TEST_IMAGES][pixel] ^ 1)
     path.write_bytes(gzip.compress(changed, compresslevel=1))
-    proc = fastmlp("train", "--data-dir", data_dir, *QUICK, *outputs.train)
+    proc = run_cli("train", "--data-dir", data_dir, *QUICK, *outputs.train)
     refused(proc, f"{path}: sha256 of the uncompressed content is",
             hashlib.sha256(changed).hexdigest(), DATASETS["mnist"].sha256[TEST_IMAGES])
     outputs.assert_untouched()
@@ -294,14 +252,14 @@ def models(tmp_path_factory, real):
         np.savez(d / "wrong-dtype.npz", params=npz["params"].astype(np.float64), meta=npz["meta"])
     save_model(d / "wrong-architecture.npz", sizes=(100, 8, 10))
     images = unidx(real[TEST_IMAGES])[1]
-    (d / "three.idx").write_bytes(idx(images[:3]))
-    (d / "twenty.idx").write_bytes(idx(np.ascontiguousarray(images[:3, 4:24, 4:24])))
+    (d / "three.idx").write_bytes(idx_bytes(images[:3]))
+    (d / "twenty.idx").write_bytes(idx_bytes(np.ascontiguousarray(images[:3, 4:24, 4:24])))
     return d
 
 
 def test_the_valid_model_predicts(models):
     """The control for the broken models: the unbroken one works."""
-    proc = fastmlp("predict", models / "good.npz", models / "three.idx")
+    proc = run_cli("predict", models / "good.npz", models / "three.idx")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert len(proc.stdout.splitlines()) == 3
 
@@ -321,11 +279,11 @@ def test_broken_model_file(models, outputs, command, case):
     model = models / f"{case}.npz"
     before = model.read_bytes() if model.exists() else None
     if command == "evaluate":
-        proc = fastmlp("evaluate", model, "--data-dir", MNIST_DIR, "--plot", outputs.plot)
+        proc = run_cli("evaluate", model, "--data-dir", MNIST_DIR, "--plot", outputs.plot)
     elif command == "predict":
-        proc = fastmlp("predict", model, models / "three.idx")
+        proc = run_cli("predict", model, models / "three.idx")
     else:
-        proc = fastmlp("train", "--resume", model, "--quiet", *outputs.train)
+        proc = run_cli("train", "--resume", model, "--quiet", *outputs.train)
     refused(proc, f"{model}: ", MODEL_CASES[case])
     assert proc.stdout == ""
     outputs.assert_untouched()
@@ -334,7 +292,7 @@ def test_broken_model_file(models, outputs, command, case):
 
 def test_evaluate_with_a_model_whose_first_layer_does_not_match_the_images(models, outputs):
     model = models / "wrong-architecture.npz"
-    proc = fastmlp("evaluate", model, "--data-dir", MNIST_DIR, "--plot", outputs.plot)
+    proc = run_cli("evaluate", model, "--data-dir", MNIST_DIR, "--plot", outputs.plot)
     refused(proc, f"{model}: the model takes 100 features, mnist images have 784")
     assert proc.stdout == ""
     outputs.assert_untouched()
@@ -342,14 +300,14 @@ def test_evaluate_with_a_model_whose_first_layer_does_not_match_the_images(model
 
 def test_predict_with_a_model_whose_first_layer_does_not_match_the_images(models):
     images = models / "three.idx"
-    proc = fastmlp("predict", models / "wrong-architecture.npz", images)
+    proc = run_cli("predict", models / "wrong-architecture.npz", images)
     refused(proc, f"{images}: 784 pixels per image, the model takes 100")
     assert proc.stdout == ""
 
 
 def test_predict_with_images_of_the_wrong_size(models):
     images = models / "twenty.idx"
-    proc = fastmlp("predict", models / "good.npz", images)
+    proc = run_cli("predict", models / "good.npz", images)
     refused(proc, f"{images}: 400 pixels per image, the model takes 784")
     assert proc.stdout == ""
 
@@ -357,12 +315,12 @@ def test_predict_with_images_of_the_wrong_size(models):
 def test_evaluate_on_a_dataset_of_the_wrong_image_size(tmp_path, tiny, models, outputs):
     """A valid 20x20 dataset against a model of 28x28 MNIST. (It takes the name mnist in the
     registry: evaluate refuses datasets other than mnist and fashion-mnist.)"""
-    files = {f: idx(np.ascontiguousarray(unidx(data)[1][:, 4:24, 4:24]))
+    files = {f: idx_bytes(np.ascontiguousarray(unidx(data)[1][:, 4:24, 4:24]))
              if unidx(data)[1].ndim == 3 else data for f, data in tiny.items()}
     data_dir = tmp_path / "data"
-    sha256 = write_dataset(data_dir, files)
+    sha256 = write_dataset(data_dir, files, gz=False)
     model = models / "good.npz"
-    proc = fastmlp("evaluate", model, "--data-dir", data_dir, "--plot", outputs.plot,
+    proc = run_cli("evaluate", model, "--data-dir", data_dir, "--plot", outputs.plot,
                    register=["mnist", sha256])
     refused(proc, f"{model}: the model takes 784 features, mnist images have 400")
     assert proc.stdout == ""
@@ -372,7 +330,7 @@ def test_evaluate_on_a_dataset_of_the_wrong_image_size(tmp_path, tiny, models, o
 def test_resume_from_a_final_model(models, outputs):
     model = models / "good.npz"
     before = model.read_bytes()
-    proc = fastmlp("train", "--resume", model, "--quiet", *outputs.train)
+    proc = run_cli("train", "--resume", model, "--quiet", *outputs.train)
     refused(proc, f"{model}: a final model, not a resumable checkpoint")
     outputs.assert_untouched()
     assert model.read_bytes() == before
@@ -393,7 +351,7 @@ def test_resume_from_a_final_model(models, outputs):
     ("--threads", "-1"),
 ])
 def test_bad_flag_value(outputs, flag, value):
-    proc = fastmlp("train", *QUICK, *outputs.train, flag, value)
+    proc = run_cli("train", *QUICK, *outputs.train, flag, value)
     refused(proc, flag, value)
     outputs.assert_untouched()
 
@@ -401,12 +359,12 @@ def test_bad_flag_value(outputs, flag, value):
 @pytest.mark.parametrize("command", [["evaluate", "{model}", "--dataset"], ["download"]])
 def test_unknown_dataset_in_the_other_commands(models, command):
     argv = [word.replace("{model}", str(models / "good.npz")) for word in command]
-    refused(fastmlp(*argv, "cifar"), "invalid choice: 'cifar'")
+    refused(run_cli(*argv, "cifar"), "invalid choice: 'cifar'")
 
 
 def test_batch_larger_than_the_training_set_is_full_batch(tmp_path):
     out = tmp_path / "run.json"
-    proc = fastmlp("train", "--epochs", "1", "--layers", "8", "--batch-size", "1000000",
+    proc = run_cli("train", "--epochs", "1", "--layers", "8", "--batch-size", "1000000",
                    "--quiet", "--out", out)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert json.loads(out.read_text())["config"]["batch_size"] == 1000000
@@ -415,7 +373,7 @@ def test_batch_larger_than_the_training_set_is_full_batch(tmp_path):
 def test_divergence_mid_run_leaves_existing_outputs_alone(outputs):
     outputs.out.write_text("an older run")
     outputs.before = snapshot(outputs.dir)
-    proc = fastmlp("train", *QUICK, "--lr", "1e30", *outputs.train)
+    proc = run_cli("train", *QUICK, "--lr", "1e30", *outputs.train)
     refused(proc, "training diverged at epoch 1")
     outputs.assert_untouched()
 
@@ -472,7 +430,7 @@ def test_output_that_cannot_be_written_is_refused_before_the_run(tmp_path, model
                 stack.enter_context(mounted_tmpfs(directory, "ro,size=64k"))
             target, says = directory / "f.out", f"directory {directory} is not writable"
         before = snapshot(directory)
-        proc = fastmlp(*OUTPUT_OPTIONS[option](models, target))
+        proc = run_cli(*OUTPUT_OPTIONS[option](models, target))
         refused(proc, option.split()[1], says)
         assert snapshot(directory) == before
 
@@ -497,7 +455,7 @@ def test_full_disk_leaves_the_existing_output_intact(tmp_path, option):
         target.write_bytes(b"an older output")
         fill(small)
         before = snapshot(small)
-        proc = fastmlp("train", *QUICK, option, target)
+        proc = run_cli("train", *QUICK, option, target)
         refused(proc, f"cannot write {target}: No space left on device")
         assert snapshot(small) == before  # the old file as it was, no temporary file left
 
@@ -508,7 +466,7 @@ def test_output_to_a_full_device(tmp_path):
         pytest.skip("making a device node needs root")
     device = tmp_path / "full"
     os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 7))  # the same device as /dev/full
-    proc = fastmlp("train", *QUICK, "--out", device)
+    proc = run_cli("train", *QUICK, "--out", device)
     try:
         refused(proc, str(device))
     finally:
@@ -519,7 +477,7 @@ def test_existing_outputs_are_replaced_on_success(tmp_path):
     out, save = tmp_path / "run.json", tmp_path / "model.npz"
     out.write_text("an older run")
     save.write_bytes(b"an older model")
-    proc = fastmlp("train", *QUICK, "--out", out, "--save", save)
+    proc = run_cli("train", *QUICK, "--out", out, "--save", save)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert len(json.loads(out.read_text())["history"]) == 1
     assert checkpoint.load(save).model.sizes == (784, 8, 10)

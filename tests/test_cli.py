@@ -1,21 +1,16 @@
 """The real command line in a subprocess: outputs, the summary line, and one-line errors."""
 import csv
 import json
-import subprocess
-import sys
 
 import pytest
 
-
-def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+from .helpers import error_line, run_cli
 
 
 def test_train_writes_json_history_and_prints_a_summary(tmp_path):
     out = tmp_path / "run.json"
-    proc = run("train", "--layers", 32, "--epochs", 3, "--batch-size", 1000, "--threads", 2,
-               "--eval-every", 2, "--out", out)
+    proc = run_cli("train", "--layers", 32, "--epochs", 3, "--batch-size", 1000, "--threads",
+                   2, "--eval-every", 2, "--out", out)
     assert proc.returncode == 0, proc.stderr
     summary = proc.stdout.strip().splitlines()
     assert len(summary) == 1 and summary[0].startswith("val ") and "samples/s" in summary[0]
@@ -32,7 +27,7 @@ def test_train_writes_json_history_and_prints_a_summary(tmp_path):
 
 def test_train_writes_csv_when_asked_and_quiet_means_no_bar(tmp_path):
     out = tmp_path / "run.csv"
-    proc = run("train", "--layers", 16, "--epochs", 2, "--quiet", "--out", out)
+    proc = run_cli("train", "--layers", 16, "--epochs", 2, "--quiet", "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     rows = list(csv.DictReader(out.open()))
@@ -61,23 +56,20 @@ def test_train_writes_csv_when_asked_and_quiet_means_no_bar(tmp_path):
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
     out = tmp_path / "run.json"
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    proc = run("train", "--epochs", 1, *args, "--out", out) if "--out" not in args else \
-        run("train", *args)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("fastmlp") and "error" in lines[0] and words in lines[0]
+    proc = run_cli("train", "--epochs", 1, *args, "--out", out) if "--out" not in args else \
+        run_cli("train", *args)
+    error_line(proc, words)
     assert "Traceback" not in proc.stderr
     assert not out.exists()
 
 
 def test_output_path_that_is_a_directory_is_refused(tmp_path):
-    proc = run("train", "--epochs", 1, "--out", tmp_path)
+    proc = run_cli("train", "--epochs", 1, "--out", tmp_path)
     assert proc.returncode == 2 and "is a directory" in proc.stderr
 
 
 def test_help_lists_the_options():
-    proc = run("train", "--help")
+    proc = run_cli("train", "--help")
     assert proc.returncode == 0
     for option in ("--layers", "--batch-size", "--threads", "--dtype", "--out", "--quiet"):
         assert option in proc.stdout

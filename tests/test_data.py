@@ -1,9 +1,6 @@
 """Datasets: lookup order, loading and splitting, validation, downloading from file:// mirrors."""
 
-import gzip
-import hashlib
 import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -22,13 +19,9 @@ from fastmlp.data import (
 from fastmlp.errors import DataError, FastMLPError
 from fastmlp.idx import read_idx
 
-MNIST_DIR = data.REPO_DATA / "mnist"
+from .helpers import MNIST_DIR, write_dataset
+
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.tobytes()
 
 
 def tiny_arrays(n_train=50, n_test=10, side=4):
@@ -41,16 +34,10 @@ def tiny_arrays(n_train=50, n_test=10, side=4):
     }
 
 
-def write_dataset(directory: Path, arrays=None, gz=True) -> dict[str, str]:
-    """Write four IDX files into `directory`; return their uncompressed SHA-256s."""
-    directory.mkdir(parents=True, exist_ok=True)
-    digests = {}
-    for name, array in (arrays or tiny_arrays()).items():
-        content = idx_bytes(array)
-        path = directory / (name + ".gz" if gz else name)
-        path.write_bytes(gzip.compress(content) if gz else content)
-        digests[name] = hashlib.sha256(content).hexdigest()
-    return digests
+def write_tiny(directory: Path, arrays=None, gz=True) -> dict[str, str]:
+    """Write the four IDX files of `arrays` (tiny_arrays() by default) into `directory`; return
+    their uncompressed SHA-256s."""
+    return write_dataset(directory, arrays or tiny_arrays(), gz=gz)
 
 
 @pytest.fixture
@@ -188,8 +175,8 @@ def test_fashion_mnist_loads_from_the_debian_package(isolated):
 
 
 def test_tiny_dataset_loads_raw_and_gzip_identically(tmp_path, register_tiny):
-    register_tiny(write_dataset(tmp_path / "gz", gz=True))
-    write_dataset(tmp_path / "raw", gz=False)
+    register_tiny(write_tiny(tmp_path / "gz", gz=True))
+    write_tiny(tmp_path / "raw", gz=False)
     from_gz = load_dataset("tiny", data_dir=tmp_path / "gz", val_fraction=0.2)
     from_raw = load_dataset("tiny", data_dir=tmp_path / "raw", val_fraction=0.2)
     assert (len(from_gz.train), len(from_gz.val), len(from_gz.test)) == (40, 10, 10)
@@ -200,7 +187,7 @@ def test_tiny_dataset_loads_raw_and_gzip_identically(tmp_path, register_tiny):
 
 
 def test_checksum_mismatch_is_refused(tmp_path, register_tiny):
-    digests = write_dataset(tmp_path)
+    digests = write_tiny(tmp_path)
     register_tiny({**digests, data.TEST_LABELS: "f" * 64})
     with pytest.raises(DataError) as info:
         load_dataset("tiny", data_dir=tmp_path)
@@ -210,7 +197,7 @@ def test_checksum_mismatch_is_refused(tmp_path, register_tiny):
 
 def load_tiny_with(tmp_path, register_tiny, file, array):
     """Load "tiny" with one file's content replaced; return the one-line DataError message."""
-    register_tiny(write_dataset(tmp_path, {**tiny_arrays(), file: array}))
+    register_tiny(write_tiny(tmp_path, {**tiny_arrays(), file: array}))
     with pytest.raises(DataError) as info:
         load_dataset("tiny", data_dir=tmp_path)
     assert "\n" not in str(info.value)
@@ -248,7 +235,7 @@ def test_test_images_must_match_training_image_size(tmp_path, register_tiny):
 
 
 def test_val_fraction_that_empties_a_split(tmp_path, register_tiny):
-    register_tiny(write_dataset(tmp_path))
+    register_tiny(write_tiny(tmp_path))
     with pytest.raises(FastMLPError, match="empty split"):
         load_dataset("tiny", data_dir=tmp_path, val_fraction=0.001)
 
@@ -263,8 +250,8 @@ def test_lookup_order(isolated, monkeypatch, register_tiny):
     cache = isolated / "cache" / "fastmlp"
     monkeypatch.setenv("FASTMLP_DATA", str(env))
     for root in (explicit, env, repo, cache):
-        write_dataset(root / "tiny")
-    write_dataset(system)
+        write_tiny(root / "tiny")
+    write_tiny(system)
 
     assert find_dataset_dir("tiny", explicit) == explicit / "tiny"
     # Each root found in turn once the ones before it are gone.
@@ -301,16 +288,16 @@ def test_candidate_dirs_order(isolated, monkeypatch):
 
 def test_dataset_named_subdirectory_beats_root(isolated, register_tiny):
     register_tiny({f: "" for f in FILES})
-    write_dataset(isolated / "root")
-    write_dataset(isolated / "root" / "tiny")
+    write_tiny(isolated / "root")
+    write_tiny(isolated / "root" / "tiny")
     assert find_dataset_dir("tiny", isolated / "root") == isolated / "root" / "tiny"
 
 
 def test_incomplete_directory_does_not_qualify(isolated, register_tiny):
     register_tiny({f: "" for f in FILES})
-    write_dataset(isolated / "partial")
+    write_tiny(isolated / "partial")
     (isolated / "partial" / "t10k-labels-idx1-ubyte.gz").unlink()
-    write_dataset(isolated / "cache" / "fastmlp", gz=False)
+    write_tiny(isolated / "cache" / "fastmlp", gz=False)
     with pytest.raises(DatasetNotFound):
         find_dataset_dir("tiny", isolated / "partial")
 
@@ -353,16 +340,16 @@ def test_download_falls_back_to_the_next_mirror(tmp_path):
 
 
 def test_download_defaults_to_the_cache(isolated, register_tiny):
-    register_tiny(write_dataset(isolated / "mirror"))
+    register_tiny(write_tiny(isolated / "mirror"))
     dest = download_dataset("tiny", mirrors=[mirror_url(isolated / "mirror")])
     assert dest == isolated / "cache" / "fastmlp" / "tiny"
     assert load_dataset("tiny").directory == dest
 
 
 def test_download_refuses_a_corrupt_file_and_leaves_nothing(tmp_path, register_tiny):
-    register_tiny(write_dataset(tmp_path / "mirror"))
+    register_tiny(write_tiny(tmp_path / "mirror"))
     bad = {**tiny_arrays(), data.TEST_LABELS: np.ones(10, np.uint8)}
-    write_dataset(tmp_path / "mirror", bad)  # same names, different content: checksum fails
+    write_tiny(tmp_path / "mirror", bad)  # same names, different content: checksum fails
     with pytest.raises(DataError) as info:
         download_dataset("tiny", tmp_path / "dest", [mirror_url(tmp_path / "mirror")])
     message = str(info.value)
@@ -373,7 +360,7 @@ def test_download_refuses_a_corrupt_file_and_leaves_nothing(tmp_path, register_t
 
 
 def test_download_without_any_mirror_answering(tmp_path, register_tiny):
-    register_tiny(write_dataset(tmp_path / "unused"))
+    register_tiny(write_tiny(tmp_path / "unused"))
     mirrors = [mirror_url(tmp_path / "a"), "notaurl"]
     with pytest.raises(DataError) as info:
         download_dataset("tiny", tmp_path / "dest", mirrors)

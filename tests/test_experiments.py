@@ -1,14 +1,14 @@
 """`fastmlp experiments`: a tiny grid through the real command line (table, JSON, PNG and README
 agree with each other), grid validation, the verdict rule, and the shipped grid."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from fastmlp import experiments as ex
 from fastmlp.errors import FastMLPError
+
+from .helpers import error_line, run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -57,11 +57,6 @@ Tail text.
 """
 
 
-def run(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "fastmlp", *map(str, args)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
 def write_grid(directory, text=TINY_GRID):
     path = directory / "grid.toml"
     path.write_text(text)
@@ -76,7 +71,8 @@ def tiny(tmp_path_factory):
     readme = root / "README.md"
     readme.write_text(README)
     out = root / "results" / "nested"  # created, parents too
-    proc = run("experiments", grid, "--out-dir", out, "--threads", 2, "--update-readme", readme)
+    proc = run_cli("experiments", grid, "--out-dir", out, "--threads", 2, "--update-readme",
+                   readme)
     assert proc.returncode == 0, proc.stderr
     return {"proc": proc, "out": out, "readme": readme,
             "report": json.loads((out / "experiments.json").read_text())}
@@ -175,8 +171,8 @@ def test_epochs_override_quiet_and_no_matplotlib(tmp_path):
         "raise ModuleNotFoundError(\"No module named 'matplotlib'\", name='matplotlib')\n")
     env = {**__import__("os").environ, "PYTHONPATH": str(shadow.parent)}
     out = tmp_path / "out"
-    proc = run("experiments", write_grid(tmp_path), "--only", "two", "--seeds", 1, "--epochs", 1,
-               "--quiet", "--out-dir", out, env=env)
+    proc = run_cli("experiments", write_grid(tmp_path), "--only", "two", "--seeds", 1,
+                   "--epochs", 1, "--quiet", "--out-dir", out, env=env)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "matplotlib" in lines[0] and "PNG" in lines[0]  # no bar either
@@ -207,13 +203,9 @@ def test_epochs_override_quiet_and_no_matplotlib(tmp_path):
 ])
 def test_grid_errors_are_one_line_naming_file_and_experiment(tmp_path, edit, words):
     grid = write_grid(tmp_path, edit(TINY_GRID))
-    proc = run("experiments", grid, "--out-dir", tmp_path / "out", "--quiet")
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("fastmlp: error: ") and str(grid) in lines[0]
-    for word in words:
-        assert word in lines[0]
+    proc = run_cli("experiments", grid, "--out-dir", tmp_path / "out", "--quiet")
+    line = error_line(proc, str(grid), *words)
+    assert line.startswith("fastmlp: error: ")
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 
@@ -227,18 +219,13 @@ def test_grid_errors_are_one_line_naming_file_and_experiment(tmp_path, edit, wor
 def test_command_line_errors_are_one_line_before_any_run(tmp_path, args, words):
     (tmp_path / "no-markers.md").write_text("# README\nno markers here\n")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    proc = run("experiments", write_grid(tmp_path), "--out-dir", tmp_path / "out", *args)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("fastmlp") and "error" in lines[0]
-    for word in words:
-        assert word in lines[0]
+    proc = run_cli("experiments", write_grid(tmp_path), "--out-dir", tmp_path / "out", *args)
+    error_line(proc, *words)
     assert (tmp_path / "no-markers.md").read_text() == "# README\nno markers here\n"
 
 
 def test_missing_grid_file_is_one_line(tmp_path):
-    proc = run("experiments", tmp_path / "nope.toml")
+    proc = run_cli("experiments", tmp_path / "nope.toml")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "nope.toml" in proc.stderr and "not found" in proc.stderr
 
@@ -343,7 +330,7 @@ def test_markdown_renders_from_summary_rows_alone():
 
 
 def test_help_lists_the_options():
-    proc = run("experiments", "--help")
+    proc = run_cli("experiments", "--help")
     assert proc.returncode == 0
     for option in ("--seeds", "--only", "--threads", "--dtype", "--epochs", "--out-dir",
                    "--update-readme", "--quiet"):

@@ -13,10 +13,7 @@ from hypothesis import strategies as st
 from fastmlp.errors import DataError
 from fastmlp.idx import IdxError, parse_idx, read_idx, read_idx_sha256
 
-
-def idx_bytes(array: np.ndarray, etype: int = 0x08) -> bytes:
-    header = bytes([0, 0, etype, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.tobytes()
+from .helpers import idx_bytes
 
 
 def write(path, data: bytes):

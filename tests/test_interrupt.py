@@ -11,22 +11,19 @@ import pytest
 
 from fastmlp import checkpoint
 
+from .helpers import cli_argv, run_cli
+
 COMMON = ["--layers", "64", "--batch-size", "64", "--epochs", "4", "--threads", "2",
           "--optimizer", "adam", "--lr", "0.001", "--dropout", "0.1", "--augment-shift", "1"]
 
 
-def fastmlp(*args, **kwargs):
-    return [sys.executable, "-m", "fastmlp", *map(str, args)]
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_cleanly_and_resume_matches_the_uninterrupted_run(tmp_path, sig):
-    whole = subprocess.run(fastmlp("train", *COMMON, "--quiet", "--save", tmp_path / "whole.npz"),
-                           capture_output=True, text=True, timeout=300)
+    whole = run_cli("train", *COMMON, "--quiet", "--save", tmp_path / "whole.npz")
     assert whole.returncode == 0, whole.stderr
 
     ckpt = tmp_path / "ckpt.npz"
-    proc = subprocess.Popen(fastmlp("train", *COMMON, "--save", ckpt), stderr=subprocess.PIPE,
+    proc = subprocess.Popen(cli_argv("train", *COMMON, "--save", ckpt), stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     # Wait for the progress bar to show the first finished epoch, then interrupt mid-run.
     seen = ""
@@ -46,8 +43,7 @@ def test_signal_stops_cleanly_and_resume_matches_the_uninterrupted_run(tmp_path,
     saved = checkpoint.load(ckpt)
     assert saved.state and 1 <= len(saved.history) < 4
 
-    resumed = subprocess.run(fastmlp("train", "--resume", ckpt, "--quiet"), capture_output=True,
-                             text=True, timeout=300)
+    resumed = run_cli("train", "--resume", ckpt, "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     final = checkpoint.load(ckpt)
     np.testing.assert_array_equal(final.model.params,

@@ -1,0 +1,70 @@
+"""Training options beyond plain SGD: every optimizer learns, learning-rate schedules, dropout
+and shift augmentation, and early stopping that keeps the best epoch's weights."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from fastmlp.config import TrainConfig
+from fastmlp.errors import FastMLPError
+from fastmlp.schedule import Schedule
+from fastmlp.trainer import train
+
+from .helpers import data32, make_dataset
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adamw"])
+def test_every_optimizer_learns(optimizer):
+    lr = 0.01 if optimizer.startswith("adam") else 0.2
+    result = train(TrainConfig(layers=(32,), epochs=15, batch_size=50, lr=lr,
+                               optimizer=optimizer, weight_decay=1e-4), data32())
+    losses = [e.train_loss for e in result.history]
+    assert losses[-1] < 0.5 * losses[0] and result.final.val_acc > 0.8
+
+
+def test_schedules():
+    s = Schedule("cosine", 1.0, epochs=10, steps_per_epoch=10, warmup_epochs=2)
+    assert s.lr(0) == pytest.approx(1 / 20) and s.lr(19) == pytest.approx(1.0)
+    assert s.lr(20) == pytest.approx(1.0) and s.lr(99) < 0.001
+    assert all(s.lr(i) >= s.lr(i + 1) for i in range(20, 99))
+    step = Schedule("step", 1.0, epochs=9, steps_per_epoch=5, step_epochs=3, gamma=0.5)
+    assert [step.lr(e * 5) for e in (0, 2, 3, 6, 8)] == [1.0, 1.0, 0.5, 0.25, 0.25]
+    assert Schedule("constant", 0.3, 5, 7).lr(34) == 0.3
+    with pytest.raises(FastMLPError):
+        Schedule("cosine", 1.0, epochs=3, steps_per_epoch=1, warmup_epochs=3)
+
+
+def test_history_records_the_schedule():
+    result = train(TrainConfig(layers=(8,), epochs=6, lr=0.1, schedule="step",
+                               lr_step_epochs=2, lr_gamma=0.5), data32())
+    assert [e.lr for e in result.history] == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025])
+
+
+def test_dropout_and_augmentation_are_deterministic_and_change_training():
+    data = make_dataset(n_features=784, dtype=np.float32)
+    base = TrainConfig(layers=(32,), epochs=3, batch_size=100, lr=0.1)
+    plain = train(base, data)
+    regular = dataclasses.replace(base, dropout=0.3, augment_shift=2)
+    a, b = train(regular, data), train(regular, data)
+    np.testing.assert_array_equal(a.model.params, b.model.params)
+    assert not np.array_equal(a.model.params, plain.model.params)
+    assert train(dataclasses.replace(regular, seed=1), data).history[0].train_loss != \
+        a.history[0].train_loss
+
+
+def test_shift_augmentation_needs_square_images():
+    with pytest.raises(FastMLPError, match="square"):
+        train(TrainConfig(layers=(8,), epochs=1, batch_size=50, augment_shift=1), data32())
+
+
+def test_early_stopping_restores_the_best_weights():
+    data = data32()
+    result = train(TrainConfig(layers=(16,), epochs=60, batch_size=20, lr=2.0, patience=3),
+                   data)
+    best = max(result.history, key=lambda e: e.val_acc)
+    assert len(result.history) < 60  # a too-high rate stops improving; the run stops early
+    assert result.best_epoch == best.epoch and result.final is best
+    assert len(result.history) == best.epoch + 3
+    from fastmlp.inference import predict_proba
+    val_acc = (predict_proba(result.model, data.val.x).argmax(axis=1) == data.val.y).mean()
+    assert val_acc == best.val_acc  # the returned model is the best epoch's
