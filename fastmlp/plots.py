@@ -2,6 +2,8 @@
 and a confusion matrix. Each function returns the PNG's bytes; callers write them atomically."""
 import io
 
+import numpy as np
+
 from .errors import FastMLPError
 
 
@@ -61,7 +63,10 @@ def curves_png(history, title):
                     label="test")
     acc_ax.set_xlabel("epoch")
     acc_ax.set_ylabel("accuracy (%)")
+    from matplotlib.ticker import MaxNLocator
     for ax in (loss_ax, acc_ax):
+        # Epochs are whole numbers (min_n_ticks=1: a one-epoch run gets its one tick too).
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
@@ -69,19 +74,34 @@ def curves_png(history, title):
 
 
 def confusion_png(counts, title):
-    """A confusion matrix (rows: true class, columns: predicted), counts written in cells."""
+    """A confusion matrix (rows: true class, columns: predicted), counts written in cells.
+
+    The diagonal (correct) and the errors each get their own colour scale, with a colour bar
+    each: on one scale the errors, a few dozen beside a thousand, would all look blank."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 5.5))
-    image = ax.imshow(counts, cmap="Blues")
+    counts = np.asarray(counts)
     k = len(counts)
-    for i in range(k):
-        for j in range(k):
-            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if counts[i, j] > counts.max() / 2 else "black")
+    diagonal = np.eye(k, dtype=bool)
+    from matplotlib.ticker import MaxNLocator
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+    fig, ax = plt.subplots(figsize=(7.5, 5.5))
+    divider = make_axes_locatable(ax)
+    for cells, cmap, label, pad in ((~diagonal, "Reds", "errors (off the diagonal)", 0.15),
+                                    (diagonal, "Blues", "correct (diagonal)", 0.75)):
+        top = max(1, counts[cells].max(initial=0))
+        image = ax.imshow(np.ma.masked_where(~cells, counts), cmap=cmap, vmin=0, vmax=top)
+        bar = fig.colorbar(image, cax=divider.append_axes("right", size="4%", pad=pad),
+                           label=label)
+        bar.locator = MaxNLocator(integer=True, steps=[1, 2, 5, 10])  # counts
+        bar.update_ticks()
+        for i, j in zip(*np.nonzero(cells)):
+            value = counts[i, j]
+            # White on the darker half of the scale, black on the lighter; zeros in grey.
+            color = "white" if value > top / 2 else ("black" if value else "0.6")
+            ax.text(j, i, str(value), ha="center", va="center", fontsize=7, color=color)
     ax.set_xticks(range(k))
     ax.set_yticks(range(k))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.colorbar(image, ax=ax)
     return _png(fig, plt)
