@@ -8,7 +8,7 @@ import pytest
 
 from fastmlp import checkpoint
 from fastmlp.classifier import MLPClassifier
-from fastmlp.config import TrainConfig
+from fastmlp.settings import TrainConfig
 from fastmlp.errors import FastMLPError
 from fastmlp.trainer import train
 

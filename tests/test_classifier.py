@@ -11,7 +11,7 @@ from .helpers import data32
 def test_classifier_follows_scikit_learn_conventions():
     data = data32()
     clf = MLPClassifier((32,), epochs=30, batch_size=50, lr=0.5)
-    assert clf.get_params()["hidden_layers"] == (32,) and not hasattr(clf, "model_")
+    assert clf.get_params()["layers"] == (32,) and not hasattr(clf, "model_")
     assert clf.fit(data.train.x, data.train.y) is clf
     assert len(clf.loss_curve_) == len(clf.validation_scores_) == clf.n_iter_ == 30
     proba = clf.predict_proba(data.test.x)

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fastmlp.config import TrainConfig
+from fastmlp.settings import TrainConfig
 from fastmlp.errors import FastMLPError
 from fastmlp.schedule import Schedule
 from fastmlp.trainer import train
