@@ -12,7 +12,7 @@ from fastmlp.threads import thread_limits
 from fastmlp.trainer import make_trainer
 
 from . import naive
-from .conftest import make_dataset
+from .helpers import make_dataset
 
 
 def test_profile_phases_account_for_the_epoch_and_restore_the_names():

@@ -11,7 +11,7 @@ from fastmlp.model import MLP
 from fastmlp.settings import RunOptions
 from fastmlp.trainer import make_trainer
 
-from .conftest import make_dataset
+from .helpers import make_dataset
 
 
 def losses(result):
