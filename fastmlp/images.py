@@ -1,11 +1,13 @@
 """Digit pictures (PNG, JPEG, ...) to MNIST-style inputs: 28 x 28 grayscale, white digit on
 black, the digit fitted into a 20 x 20 box and centred by its centre of mass, as the MNIST
-images were made. Needs Pillow (`pip install -e ".[images]"`)."""
+images were made. Needs Pillow (`pip install -e ".[images]"`). `read_inputs` also takes IDX
+files of images, as `fastmlp predict` does."""
 from pathlib import Path
 
 import numpy as np
 
 from .errors import FastMLPError
+from .idx import IdxError, read_idx
 
 SIDE, BOX = 28, 20
 
@@ -59,3 +61,22 @@ def read_image(path):
     except (OSError, ValueError) as e:
         raise FastMLPError(f"{path}: not a readable image ({e})") from None
     return mnist_style(gray)
+
+
+def read_inputs(path):
+    """(images (n, pixels) uint8, names) from an IDX file of images or from one picture; a file
+    that is neither is refused in one line that says why it is not either."""
+    def reason(error):
+        return str(error).removeprefix(f"{path}: ")
+
+    try:
+        array = read_idx(path)
+    except IdxError as idx_error:
+        try:
+            return read_image(path)[None, :], [str(path)]
+        except FastMLPError as image_error:
+            raise FastMLPError(f"{path}: neither an IDX file ({reason(idx_error)}) nor a "
+                               f"picture ({reason(image_error)})") from None
+    if array.ndim == 3:
+        return array.reshape(len(array), -1), [f"{path}[{i}]" for i in range(len(array))]
+    return array.reshape(1, -1), [str(path)]

@@ -46,3 +46,18 @@ def precision_recall(counts):
         precision = np.where(predicted > 0, hits / predicted, 0.0)
         recall = np.where(actual > 0, hits / actual, 0.0)
     return precision, recall
+
+
+def evaluation_report(counts, title):
+    """What `fastmlp evaluate` prints for a confusion matrix (confusion_matrix): the accuracy,
+    each class's precision, recall and support, and the matrix itself."""
+    precision, recall = precision_recall(counts)
+    total = int(counts.sum())
+    accuracy = f"{100 * np.trace(counts) / total:.2f}%" if total else "n/a"
+    lines = [f"{title}: accuracy {accuracy} on {total} images",
+             "class  precision  recall  support"]
+    lines += [f"{k:>5}  {100 * precision[k]:8.2f}%  {100 * recall[k]:5.2f}%  {row.sum():>7}"
+              for k, row in enumerate(counts)]
+    lines.append("confusion matrix (rows: true class, columns: predicted)")
+    lines += [" ".join(f"{v:5d}" for v in row) for row in counts]
+    return "\n".join(lines) + "\n"

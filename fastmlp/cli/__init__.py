@@ -1,0 +1,80 @@
+"""The `fastmlp` command line, laid out as pip's commands: this module holds the table of
+commands, the exit statuses and the one place where an exception becomes an exit status and a
+one-line message; each command is a module of this package with `add_parser(subparsers)` and
+`run(args)`.
+
+A command's module is imported only when that command is named, so `fastmlp --help` lists the
+commands from the table alone, and a command's --help or a mistyped flag never waits for numba.
+Every problem a user can fix ends in one line on stderr and exit status 2, never a traceback.
+"""
+import importlib
+import sys
+
+from ..errors import FastMLPError, TrainingInterrupted
+from .options import EXIT_BAD_INPUT, Parser
+
+EXIT_INTERRUPTED = 130  # as a shell reports a process that SIGINT ended
+
+# name -> (module of this package, one-line summary), in the order `fastmlp --help` lists them.
+COMMANDS = {
+    "train": ("train", "train an MLP and report its accuracy"),
+    "evaluate": ("evaluate",
+                 "accuracy, per-class precision/recall and confusion matrix of a model"),
+    "predict": ("predict", "classify digit images (PNG/JPEG, any size) or an IDX file"),
+    "plot": ("plot", "draw loss and accuracy curves of a run"),
+    "bench": ("bench", "measure training throughput per configuration and thread count"),
+    "experiments": ("experiments", "run the source documents' experiments over several seeds"),
+    "download": ("download",
+                 "fetch a dataset's four IDX files (checksummed) into the user cache"),
+}
+
+
+def command_module(name):
+    return importlib.import_module(f"{__name__}.{COMMANDS[name][0]}")
+
+
+def add_command(subparsers, name, **kwargs):
+    """The subparser of command `name`, with its summary from the table (for add_parser)."""
+    return subparsers.add_parser(name, help=COMMANDS[name][1], **kwargs)
+
+
+def build_parser(command=None):
+    """The `fastmlp` parser. Only `command` (a name of COMMANDS, or None) gets its arguments,
+    which imports its module; the others are listed by name and summary."""
+    parser = Parser(prog="fastmlp", description="Train multilayer perceptrons on MNIST-style "
+                    "images, fast, on the CPU.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                       parser_class=Parser)
+    for name in COMMANDS:
+        if name == command:
+            command_module(name).add_parser(subparsers)
+        else:
+            add_command(subparsers, name)
+    return parser
+
+
+def _command_named(argv):
+    # The top-level parser takes no option with a value, so the first word that is not an
+    # option is the command, if it is one.
+    word = next((w for w in argv if not w.startswith("-")), None)
+    return word if word in COMMANDS else None
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = build_parser(_command_named(argv)).parse_args(argv)
+    try:
+        command_module(args.command).run(args)
+    except TrainingInterrupted as e:
+        print(f"fastmlp: {e}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except FastMLPError as e:
+        print(f"fastmlp: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("fastmlp: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`fastmlp predict ... | head`): not an error
+        sys.stderr.close()
+        return 0
+    return 0

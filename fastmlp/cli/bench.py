@@ -1,0 +1,78 @@
+"""`fastmlp bench`: training samples/s for every combination of the options, beside the
+machine's GEMM peak measured in the same run."""
+import sys
+
+from ..atomic import write_atomically
+from ..errors import FastMLPError
+from ..settings import BY_NAME
+from . import add_command
+from .options import add_setting, at_least, default_text, output_path
+
+# Bench's own learning rate for Adam, which diverges at the table's default.
+ADAM_LR = 1e-3
+
+
+def add_parser(subparsers):
+    from ..peers import OPTIMIZERS as PEER_OPTIMIZERS
+
+    parser = add_command(
+        subparsers, "bench",
+        description="Measure training samples/s (best of --repeats epochs after a warm-up "
+                    "epoch) for every combination of the options below, beside the GEMM peak "
+                    "of this machine measured in the same run.")
+    add_setting(parser, "layers", action="append", default=None,
+                help="hidden layers; repeat the option for several architectures",
+                shown=default_text("layers"))
+    add_setting(parser, "batch_size", nargs="+", default=[None, 128],
+                help="batch sizes to compare")
+    add_setting(parser, "dtype", nargs="+", default=[BY_NAME["dtype"].default],
+                help="precisions to compare")
+    add_setting(parser, "threads", nargs="+", default=None, metavar="N",
+                help="thread counts to compare", shown="1 and every core")
+    # Every peer must implement the optimizer, so the choice is the peers', not the table's.
+    add_setting(parser, "optimizer", choices=PEER_OPTIMIZERS,
+                default=BY_NAME["optimizer"].default,
+                help="the optimizer of every measured trainer, peers included")
+    add_setting(parser, "lr", default=None,
+                shown=f"{default_text('lr')}, or {ADAM_LR:g} for adam")
+    parser.add_argument("--repeats", type=at_least(1), default=5,
+                        help="timed epochs per measurement, the best counts (default: 5)")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time PyTorch (if installed) and a plain-NumPy trainer on "
+                             "the same configurations, each in its own process")
+    parser.add_argument("--profile", action="store_true",
+                        help="break each measured epoch into phases: batch gather, matmuls, "
+                             "fused kernels, loss, update")
+    parser.add_argument("--json", type=output_path, metavar="FILE")
+    parser.add_argument("--csv", type=output_path, metavar="FILE")
+    parser.add_argument("--plot", type=output_path, metavar="FILE.png",
+                        help="throughput against thread count (needs matplotlib)")
+    return parser
+
+
+def run(args):
+    from .. import bench, plots
+    from ..peers import PEERS
+    from ..threads import default_threads
+
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401  (checked before an hour of measuring, not after)
+        except ImportError:
+            raise FastMLPError("--plot needs matplotlib: pip install matplotlib") from None
+    threads = args.threads or sorted({1, default_threads()})
+    peers = PEERS if args.peers else ()
+    default_lr = ADAM_LR if args.optimizer == "adam" else BY_NAME["lr"].default
+    rows = bench.run(args.layers or [list(BY_NAME["layers"].default)], args.batch_size,
+                     args.dtype, threads, repeats=args.repeats, peers=peers,
+                     profile=args.profile, optimizer=args.optimizer, lr=args.lr or default_lr,
+                     log=lambda line: print(line, file=sys.stderr))
+    print(bench.table(rows, peers))
+    if args.profile:
+        print(bench.profile_table(rows))
+    outputs = [(args.json, lambda: bench.to_json(rows)),
+               (args.csv, lambda: bench.to_csv(rows, peers)),
+               (args.plot, lambda: plots.throughput_png(rows))]
+    for path, render in outputs:
+        if path is not None:
+            write_atomically(path, render())

@@ -1,0 +1,134 @@
+"""`fastmlp train`: every setting of the table as a flag, a preset beneath them, resuming a
+checkpoint, a progress bar, one summary line and the run written as JSON or CSV."""
+import argparse
+import dataclasses
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..atomic import write_atomically
+from ..errors import FastMLPError
+from ..presets import PRESETS
+from ..settings import CONFIG_SETTINGS, RUN_SETTINGS
+from . import add_command
+from .options import add_quiet, add_setting, at_least, existing_file, output_path
+from .progress import epoch_bar, percent
+
+# Where Ctrl-C leaves the checkpoint of a run that has no --save file.
+INTERRUPT_PATH = Path("fastmlp-interrupted.npz")
+# The one setting a resumed run may change is how long it goes on: any other would make it
+# another run than the one checkpointed. Run options (threads, data directory) never change a
+# result, so they may be given too.
+RESUME_MAY_CHANGE = ("epochs",)
+# The letters the table's help texts use for these values ("up to K pixels").
+METAVARS = {"augment_shift": "K", "eval_every": "K", "lr_step_epochs": "N", "patience": "N",
+            "warmup": "EPOCHS"}
+
+
+def add_parser(subparsers):
+    parser = add_command(
+        subparsers, "train",
+        argument_default=argparse.SUPPRESS,  # unset flags fall back to the preset, then defaults
+        description="Train an MLP: inputs -> ReLU hidden layers -> softmax over the classes, "
+                    "cross-entropy loss. A flag not given takes the --preset's value, else the "
+                    "default shown (the source documents' deepest experiment).")
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="a tested recipe (see the README); flags given beside it win")
+    config = parser.add_argument_group("training settings (what decides the numbers)")
+    for setting in CONFIG_SETTINGS:
+        metavar = {"metavar": METAVARS[setting.name]} if setting.name in METAVARS else {}
+        add_setting(config, setting.name, **metavar)
+    run = parser.add_argument_group("run options (where and how it runs; never the numbers)")
+    for setting in RUN_SETTINGS:
+        add_setting(run, setting.name)
+    out = parser.add_argument_group("outputs and resuming")
+    out.add_argument("--out", type=output_path, metavar="FILE",
+                     help="write the configuration, summary and per-epoch history as JSON, or "
+                          "as CSV when FILE ends in .csv (written atomically)")
+    out.add_argument("--save", type=output_path, metavar="MODEL.npz",
+                     help="save the trained model (weights, architecture, settings, history, "
+                          "data checksums), atomically")
+    out.add_argument("--checkpoint-every", type=at_least(1), metavar="K",
+                     help="also write the --save file every K epochs, resumable")
+    out.add_argument("--resume", type=existing_file, metavar="CKPT.npz",
+                     help="continue the run saved in CKPT.npz with its own settings (only "
+                          "--epochs, the run options and the output flags may be given beside "
+                          "it); it keeps writing to CKPT.npz unless --save names another file")
+    add_quiet(out)
+    return parser
+
+
+def configure(args):
+    """(TrainConfig, RunOptions, Checkpoint or None) of a parsed command line: the flags given,
+    else the preset's values, else the table's defaults; with --resume, the checkpoint's
+    settings, of which only RESUME_MAY_CHANGE may be given."""
+    from .. import checkpoint
+    from ..settings import RunOptions, TrainConfig
+
+    given = vars(args)  # only the flags given: the parser's default is SUPPRESS
+    settings = {s.name: given[s.name] for s in CONFIG_SETTINGS if s.name in given}
+    options = RunOptions(**{s.name: given[s.name] for s in RUN_SETTINGS if s.name in given})
+    if "checkpoint_every" in given and "save" not in given and "resume" not in given:
+        raise FastMLPError("--checkpoint-every needs --save FILE to write the checkpoints to")
+    if "resume" not in given:
+        return TrainConfig(**{**PRESETS.get(given.get("preset"), {}), **settings}), options, None
+    refused = set(settings) - set(RESUME_MAY_CHANGE) | ({"preset"} & set(given))
+    if refused:
+        flags = ", ".join("--" + name.replace("_", "-") for name in sorted(refused))
+        raise FastMLPError(f"--resume continues the saved run with its own settings; drop "
+                           f"{flags}")
+    saved = checkpoint.load(args.resume)
+    if not saved.state:
+        raise FastMLPError(f"{args.resume}: a final model, not a resumable checkpoint")
+    return dataclasses.replace(saved.config, **settings), options, saved
+
+
+def summary_line(result):
+    """The line a run ends with. A resumed run tells this session's epochs and times apart from
+    the whole run's, which its training time and samples/s are of."""
+    final = result.final
+    best = f" (best epoch {result.best_epoch})" if result.config.patience else ""
+    head = f"val {percent(final.val_acc)} | test {percent(final.test_acc)}{best}"
+    speed = f"{result.samples_per_s:,.0f} samples/s"
+    epochs = len(result.history)
+    if not result.resumed_epochs:
+        return (f"{head} | {epochs} epochs in {result.wall_seconds:.1f} s "
+                f"(training {result.train_seconds:.1f} s) | {speed}")
+    session = result.history[result.resumed_epochs:]
+    return (f"{head} | {epochs} epochs ({result.resumed_epochs} before the resume) | "
+            f"this session: {len(session)} epochs, {sum(e.seconds for e in session):.1f} s "
+            f"training, {result.wall_seconds:.1f} s in all | "
+            f"whole run: {result.train_seconds:.1f} s training | {speed}")
+
+
+def run(args):
+    from ..data import load_dataset_for
+
+    config, options, resume = configure(args)
+    # Decompressing and checksumming the data releases the GIL, so it overlaps with importing
+    # numba and loading the cached kernels: start-up is the longer of the two, not their sum.
+    with ThreadPoolExecutor(1) as pool:
+        loading = pool.submit(load_dataset_for, config, options.data_dir)
+        from ..trainer import train  # imports numba and loads the kernels
+        dataset = loading.result()  # before the progress bar, so a data error prints alone
+    # A resumed run goes on writing to its checkpoint unless --save names another file.
+    save = getattr(args, "save", None) or (args.resume if resume is not None else None)
+    done = len(resume.history) if resume is not None else 0
+    with epoch_bar(config.epochs, getattr(args, "quiet", False), initial=done) as bar:
+        def on_epoch(stats):
+            bar.set_postfix(loss=f"{stats.train_loss:.4f}", train=percent(stats.train_acc),
+                            val=percent(stats.val_acc),
+                            samples_s=f"{stats.samples_per_s:,.0f}", refresh=False)
+            bar.update()
+
+        result = train(config, dataset, on_epoch, options=options, save_path=save,
+                       checkpoint_every=getattr(args, "checkpoint_every", 0), resume=resume,
+                       interrupt_path=save or INTERRUPT_PATH)
+    print(summary_line(result))
+    out = getattr(args, "out", None)
+    if out is not None:
+        if out.suffix.lower() == ".csv":
+            text = result.to_csv()
+        else:
+            text = json.dumps(result.to_dict(), indent=1) + "\n"
+        write_atomically(out, text)
