@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fastmlp.bench import gemm_gflops
-from fastmlp.config import TrainConfig, dataset_for
+from fastmlp.data import load_dataset
 
 _lines = []
 
@@ -23,7 +23,7 @@ def mnist_by_dtype():
 
     def get(dtype):
         if dtype not in cache:
-            cache[dtype] = dataset_for(TrainConfig(dtype=dtype))
+            cache[dtype] = load_dataset("mnist", dtype=dtype)
         return cache[dtype]
     return get
 

@@ -37,7 +37,7 @@ def gemm_gflops(dtype, threads, n=GEMM_N, repeats=5):
 def make_trainer(layers, batch_size, data, lr=0.1, seed=0, **settings):
     """A fastmlp Trainer on `data`'s training split: He init, plain SGD unless settings say
     otherwise (any TrainConfig field)."""
-    from .config import TrainConfig
+    from .settings import TrainConfig
     from .trainer import make_trainer as build
     config = TrainConfig(layers=tuple(layers), batch_size=batch_size, lr=lr, seed=seed,
                          dtype=data.train.x.dtype.name, **settings)
@@ -108,12 +108,12 @@ class BenchRow:
 def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), profile=False,
         optimizer="sgd", lr=0.1, log=print):
     """Measure every combination; returns a list of BenchRow in the order measured."""
-    from .config import TrainConfig, dataset_for
+    from .data import load_dataset
     from .profile import profile_epochs, record_matmuls
 
     peaks, rows = {}, []
     for dtype in dtypes:
-        data = dataset_for(TrainConfig(dtype=np.dtype(dtype).name))
+        data = load_dataset("mnist", dtype=dtype)
         for threads in threads_list:
             peaks[dtype, threads] = gemm_gflops(dtype, threads)
             log(f"GEMM peak ({np.dtype(dtype).name}, {threads} threads): "

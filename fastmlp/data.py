@@ -183,8 +183,6 @@ def load_dataset(
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise FastMLPError(f"dtype {dtype} not supported, use float32 or float64")
-    if not 0 < val_fraction < 1:
-        raise FastMLPError(f"val_fraction {val_fraction} must be strictly between 0 and 1")
     directory = find_dataset_dir(name, data_dir)
     paths = {f: _file_in(directory, f) for f in FILES}
     arrays, digests = {}, {}

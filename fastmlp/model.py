@@ -57,13 +57,6 @@ def _layer_views(flat, sizes):
     return weights, biases
 
 
-def parse_dtype(name):
-    try:
-        return DTYPES[str(name)]
-    except KeyError:
-        raise FastMLPError(f"unknown dtype {name!r}; choose one of {', '.join(DTYPES)}") from None
-
-
 class MLP:
     """n_in -> hidden layers (ReLU) -> n_out (softmax), e.g. MLP([784, 128, 64, 32, 10]).
 
@@ -104,9 +97,7 @@ class MLP:
     def initialize(self, scheme, rng):
         """Fill the parameters in place. Draws are made in float64 and then cast, so a float32
         and a float64 model from the same generator start from the same values."""
-        fill = INITS.get(scheme) if isinstance(scheme, str) else None
-        if fill is None:
-            raise FastMLPError(f"unknown init {scheme!r}; choose one of {', '.join(INITS)}")
+        fill = INITS[scheme]  # a name TrainConfig checked
         for w, b in zip(self.weights, self.biases):
             fill(w, b, rng)
         return self

@@ -1,8 +1,6 @@
 """Learning-rate schedules: the rate for each optimizer step, with optional linear warm-up."""
 import math
 
-from .errors import FastMLPError
-
 
 def _constant(schedule, step):
     """base_lr."""
@@ -34,14 +32,9 @@ class Schedule:
 
     def __init__(self, name, base_lr, epochs, steps_per_epoch, warmup_epochs=0.0,
                  step_epochs=0, gamma=0.1):
-        rate = SCHEDULES.get(name) if isinstance(name, str) else None
-        if rate is None:
-            raise FastMLPError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
-        if not 0 <= warmup_epochs < epochs:
-            raise FastMLPError(f"warm-up must be >= 0 epochs and shorter than the run "
-                               f"({epochs} epochs), got {warmup_epochs}")
+        # name, warm-up and the rest come checked from a TrainConfig (settings.py).
         self.name, self.base_lr, self.gamma = name, base_lr, gamma
-        self._rate = rate
+        self._rate = SCHEDULES[name]
         self.steps_per_epoch = steps_per_epoch
         self.total = epochs * steps_per_epoch
         self.warmup = round(warmup_epochs * steps_per_epoch)

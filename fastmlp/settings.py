@@ -22,9 +22,7 @@ from .datasets import DATASETS
 from .errors import FastMLPError
 from .model import DTYPES, INITS
 from .schedule import SCHEDULES
-from . import update
-
-OPTIMIZERS = getattr(update, "OPTIMIZERS", ("sgd", "momentum", "adam", "adamw"))  # TEMP
+from .update import OPTIMIZERS
 
 # A dataset given as arrays (MLPClassifier.fit, or fastmlp.train with a Dataset built in
 # memory) rather than loaded by name.

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 import numba
 from threadpoolctl import threadpool_limits
 
-from .errors import FastMLPError
 
 
 def default_threads():
@@ -20,9 +19,7 @@ def default_threads():
 def thread_limits(threads=None):
     """Run the body with `threads` BLAS threads and as many numba threads as numba allows
     (NUMBA_NUM_THREADS, the core count by default); restore both afterwards."""
-    threads = default_threads() if threads is None else threads
-    if threads < 1:
-        raise FastMLPError(f"threads must be >= 1, got {threads}")
+    threads = default_threads() if threads is None else threads  # >= 1: RunOptions checks
     previous = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:

@@ -6,10 +6,9 @@ schedule (schedule.py) changes it as training goes.
 
 Importing this module does not import numba or the kernels: OPTIMIZERS names the optimizers
 for settings.py and the command line's checks, and an optimizer binds its kernel when made.
+Settings reach the optimizers checked (fastmlp/settings.py is where every setting is checked).
 """
 import numpy as np
-
-from .errors import FastMLPError
 
 
 class Optimizer:
@@ -23,8 +22,6 @@ class Optimizer:
     kernel_name = None
 
     def __init__(self, model, weight_decay=0.0):
-        if not weight_decay >= 0:
-            raise FastMLPError(f"weight decay must be >= 0, got {weight_decay}")
         from . import kernels  # here, not at module import: see the module docstring
         self.kernel = getattr(kernels, self.kernel_name)
         self.weight_decay = float(weight_decay)
@@ -61,8 +58,6 @@ class Momentum(Optimizer):
 
     def __init__(self, model, momentum=0.9, nesterov=False, weight_decay=0.0):
         super().__init__(model, weight_decay)
-        if not 0 <= momentum < 1:
-            raise FastMLPError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
     @classmethod
@@ -82,8 +77,6 @@ class Adam(Optimizer):
 
     def __init__(self, model, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(model, weight_decay)
-        if not all(0 <= b < 1 for b in betas):
-            raise FastMLPError(f"Adam betas must be in [0, 1), got {tuple(betas)}")
         self.beta1, self.beta2 = map(float, betas)
         self.eps = float(eps)
 
@@ -107,7 +100,4 @@ OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam, "adamw": AdamW}
 
 def make_optimizer(config, model):
     """The optimizer a TrainConfig names, for `model`."""
-    cls = OPTIMIZERS.get(config.optimizer) if isinstance(config.optimizer, str) else None
-    if cls is None:
-        raise FastMLPError(f"unknown optimizer {config.optimizer!r}")
-    return cls.from_config(config, model)
+    return OPTIMIZERS[config.optimizer].from_config(config, model)

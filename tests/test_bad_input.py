@@ -36,7 +36,7 @@ import numpy as np
 import pytest
 
 from fastmlp import checkpoint
-from fastmlp.config import TrainConfig
+from fastmlp.settings import TrainConfig
 from fastmlp.data import FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from fastmlp.model import MLP
 

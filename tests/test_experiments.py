@@ -5,9 +5,17 @@ import json
 import numpy as np
 import pytest
 
-from fastmlp import report
 from fastmlp.errors import FastMLPError
 from fastmlp.grid import METRICS, load_grid, select, shipped_grid_path
+from fastmlp.report import (
+    README_END,
+    README_START,
+    markdown,
+    plot,
+    replace_section,
+    spread,
+    verdict,
+)
 
 from .helpers import error_line, run_cli
 
@@ -108,7 +116,7 @@ def test_json_holds_every_runs_full_history(tiny):
         ("one", 0), ("one", 1), ("two", 0), ("two", 1)]
     for r in report["runs"]:
         assert [e["epoch"] for e in r["history"]] == [1, 2, 3]
-        assert r["config"]["seed"] == r["seed"] and r["config"]["threads"] == 2
+        assert r["config"]["seed"] == r["seed"] and r["run"]["threads"] == 2
     two = [r for r in report["runs"] if r["experiment"] == "two"]
     assert all(e["test_acc"] is not None for r in two for e in r["history"])  # eval_every 1
     assert report["seeds"] == [0, 1] and report["machine"]["threads"] == 2
@@ -132,10 +140,10 @@ def test_table_mean_and_std_are_the_json_runs(tiny):
 
 def test_verdicts_follow_the_rule_on_the_runs(tiny):
     report, rows = tiny["report"], table_rows(tiny["proc"].stdout)
-    one = report.verdict(final_values(report, "one", "val_acc"), 0.5)
+    one = verdict(final_values(report, "one", "val_acc"), 0.5)
     assert rows["one"][9] == one
-    test = report.verdict(final_values(report, "two", "test_acc"), 0.4)
-    train = report.verdict(final_values(report, "two", "train_acc"), 0.3)
+    test = verdict(final_values(report, "two", "test_acc"), 0.4)
+    train = verdict(final_values(report, "two", "train_acc"), 0.3)
     assert rows["two"][9] == (test if test == train else f"test {test}; train {train}")
     assert rows["two"][4] == "40.00% test, 30.00% train"
     assert "a made-up note" in tiny["proc"].stdout
@@ -155,10 +163,10 @@ def test_epoch_wise_table_comes_from_the_histories(tiny):
 
 def test_update_readme_replaces_only_the_marked_section(tiny):
     text = tiny["readme"].read_text()
-    before, rest = text.split(report.README_START)
-    inside, after = rest.split(report.README_END)
-    assert before == README.split(report.README_START)[0]
-    assert after == README.split(report.README_END)[1]
+    before, rest = text.split(README_START)
+    inside, after = rest.split(README_END)
+    assert before == README.split(README_START)[0]
+    assert after == README.split(README_END)[1]
     assert inside.strip() == tiny["proc"].stdout.strip()
     assert "placeholder" not in text
     assert "Produced by `fastmlp experiments " in inside and "numba" in inside
@@ -242,31 +250,31 @@ def test_missing_grid_file_is_one_line(tmp_path):
     ([0.9221, 0.9215], 0.6046, "differs by +31.7 pp"),
 ])
 def test_verdict_rule_on_hand_made_numbers(values, reported, expected):
-    assert report.verdict(values, reported) == expected
+    assert verdict(values, reported) == expected
 
 
 def test_spread_uses_the_sample_standard_deviation():
-    s = report.spread([0.80, 0.81, 0.82])
+    s = spread([0.80, 0.81, 0.82])
     assert s["mean"] == pytest.approx(0.81) and s["std"] == pytest.approx(0.01)
     assert (s["min"], s["max"], s["n"]) == (0.80, 0.82, 3)
-    assert report.spread([0.5])["std"] == 0.0
+    assert spread([0.5])["std"] == 0.0
 
 
 def test_replace_section_keeps_everything_outside_the_markers():
-    replaced = report.replace_section(README, "| new | table |\n")
+    replaced = replace_section(README, "| new | table |\n")
     assert replaced == README.replace("placeholder", "| new | table |")
-    assert report.replace_section(replaced, "again") == README.replace("placeholder", "again")
+    assert replace_section(replaced, "again") == README.replace("placeholder", "again")
 
 
 @pytest.mark.parametrize("text", [
     "no markers",
-    f"{report.README_START}\nonly a start",
-    f"{report.README_END}\n{report.README_START}\nwrong order",
-    f"{report.README_START}\n{report.README_END}\n{report.README_START}\n{report.README_END}\n",
+    f"{README_START}\nonly a start",
+    f"{README_END}\n{README_START}\nwrong order",
+    f"{README_START}\n{README_END}\n{README_START}\n{README_END}\n",
 ])
 def test_replace_section_refuses_without_one_pair_of_markers(text):
     with pytest.raises(FastMLPError, match="experiments:start"):
-        report.replace_section(text, "block")
+        replace_section(text, "block")
 
 
 def test_select_applies_overrides_and_refuses_unknown_names(tmp_path):
@@ -319,15 +327,15 @@ def test_markdown_renders_from_summary_rows_alone():
         "name": "x", "layers": [4], "init": "he", "epochs": 2, "documented_epochs": 2,
         "lr": 0.1, "batch_size": None, "dtype": "float32", "source": None, "note": None,
         "reported": {"val_acc": 0.9}, "seeds": [0, 1], "n_train": 10, "n_val": 5, "n_test": 5,
-        "measured": {m: report.spread([0.5, 0.7]) for m in METRICS}, "wall_seconds_mean": 1.25,
-        "verdicts": {"val_acc": report.verdict([0.5, 0.7], 0.9)}, "epoch_table": [],
+        "measured": {m: spread([0.5, 0.7]) for m in METRICS}, "wall_seconds_mean": 1.25,
+        "verdicts": {"val_acc": verdict([0.5, 0.7], 0.9)}, "epoch_table": [],
         "curves": {"val_acc": {"mean": [0.4, 0.6], "min": [0.3, 0.5], "max": [0.5, 0.7]}},
     }
-    text = report.markdown([row], "Produced by test.")
+    text = markdown([row], "Produced by test.")
     assert "| x | [4] | he | 2 | 90.00% validation | 60.00 ± 14.14 |" in text
     assert "| 1.2 s | consistent |" in text or "| 1.3 s | consistent |" in text
     assert text.rstrip().endswith("Produced by test.")
-    assert report.plot([row]).startswith(PNG_MAGIC)
+    assert plot([row]).startswith(PNG_MAGIC)
 
 
 def test_help_lists_the_options():

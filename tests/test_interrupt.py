@@ -54,7 +54,7 @@ def test_signal_stops_cleanly_and_resume_matches_the_uninterrupted_run(tmp_path,
 WRITER = """
 import sys, numpy as np
 from fastmlp import checkpoint
-from fastmlp.config import TrainConfig
+from fastmlp.settings import TrainConfig
 from fastmlp.model import MLP
 model = MLP([784, 2048, 2048, 10])  # ~23 MB of weights: each write takes a while
 generation = 0
