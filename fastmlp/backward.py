@@ -16,11 +16,11 @@ def backward(model, ws, x_t, y, scale=1.0):
     """
     loss = softmax_xent_backward(ws.deltas[-1], model.dbiases[-1], ws.partial, ws.loss_partial,
                                  ws.logits, y)
-    for l in range(model.n_layers - 1, -1, -1):
-        a_prev_t = x_t if l == 0 else ws.acts[l - 1].T
-        matmul(a_prev_t, ws.deltas[l], out=model.dweights[l])
-        if l > 0:  # the input layer needs no gradient with respect to the pixels
-            matmul(ws.deltas[l], model.weights[l].T, out=ws.deltas[l - 1])
-            relu_backward(ws.deltas[l - 1], model.dbiases[l - 1], ws.partial, ws.acts[l - 1],
+    for k in range(model.n_layers - 1, -1, -1):
+        a_prev_t = x_t if k == 0 else ws.acts[k - 1].T
+        matmul(a_prev_t, ws.deltas[k], out=model.dweights[k])
+        if k > 0:  # the input layer needs no gradient with respect to the pixels
+            matmul(ws.deltas[k], model.weights[k].T, out=ws.deltas[k - 1])
+            relu_backward(ws.deltas[k - 1], model.dbiases[k - 1], ws.partial, ws.acts[k - 1],
                           scale)
     return loss

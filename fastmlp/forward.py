@@ -15,10 +15,10 @@ def forward(model, ws, x, keep=1.0, seed=0, step=0):
     """
     last = model.n_layers - 1
     a = x
-    for l, (w, b, z) in enumerate(zip(model.weights, model.biases, ws.acts)):
+    for k, (w, b, z) in enumerate(zip(model.weights, model.biases, ws.acts)):
         matmul(a, w, out=z)
-        if l < last:
-            bias_relu(z, b, keep, step_key(seed, step, l) if keep < 1 else 0)
+        if k < last:
+            bias_relu(z, b, keep, step_key(seed, step, k) if keep < 1 else 0)
         else:
             bias_add(z, b)
         a = z

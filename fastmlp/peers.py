@@ -80,21 +80,21 @@ def numpy_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
 
     def step(xb, yb):
         acts = [xb]
-        for l, (w, b) in enumerate(zip(weights, biases)):
+        for k, (w, b) in enumerate(zip(weights, biases)):
             z = acts[-1] @ w + b
-            acts.append(np.maximum(z, 0) if l < len(weights) - 1 else z)
+            acts.append(np.maximum(z, 0) if k < len(weights) - 1 else z)
         z = acts[-1]
         e = np.exp(z - z.max(axis=1, keepdims=True))
         delta = e / e.sum(axis=1, keepdims=True)
         delta[np.arange(len(yb)), yb] -= 1
         delta /= len(yb)
-        for l in range(len(weights) - 1, -1, -1):
-            dw = acts[l].T @ delta
+        for k in range(len(weights) - 1, -1, -1):
+            dw = acts[k].T @ delta
             db = delta.sum(axis=0)
-            if l > 0:
-                delta = (delta @ weights[l].T) * (acts[l] > 0)
-            update(l, dw)
-            update(len(weights) + l, db)
+            if k > 0:
+                delta = (delta @ weights[k].T) * (acts[k] > 0)
+            update(k, dw)
+            update(len(weights) + k, db)
 
     epoch = _epochs(step, x, y, batch_size, rng.permutation)
     epoch.weights, epoch.biases = weights, biases  # for the tests' equal-work check
@@ -109,9 +109,9 @@ def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
     torch.manual_seed(seed)
     torch_dtype = {np.float32: torch.float32, np.float64: torch.float64}[np.dtype(dtype).type]
     layers = []
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
-        if l < len(sizes) - 2:
+        if k < len(sizes) - 2:
             layers.append(nn.ReLU())
     model = nn.Sequential(*layers).to(torch_dtype)
     params = model.parameters()

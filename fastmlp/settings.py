@@ -8,8 +8,10 @@ Two scopes, kept apart on purpose:
 - "config": what decides a run's numbers (architecture, init, optimizer, schedule,
   regularisation, seed, dataset, validation fraction, dtype). It is what `TrainConfig` holds
   and what is recorded, saved, compared and resumed.
-- "run": where and how it runs (threads, data directory). `RunOptions` holds them; they never
-  change a result (the kernels are deterministic at any thread count) and are not saved.
+- "run": where and how it runs (threads, data directory). `RunOptions` holds them; they are
+  recorded beside a run (--out's "run") but not saved with a model, and never change what the
+  run is: the kernels give the same bits at any thread count, BLAS may round the last bits
+  differently at another thread count (so a bit-exact comparison keeps the threads).
 
 This module imports only the name registries below it (datasets, inits, dtypes, schedules,
 optimizers), so the command line can check a whole run before numba is imported.
@@ -306,7 +308,7 @@ What decides a run's numbers: every "config" setting of the table, checked on co
 experiment: [128, 64, 32], He init, full-batch gradient descent, lr 0.1, 400 epochs.""")
 
 RunOptions = _make("RunOptions", RUN_SETTINGS, _check_fields, """\
-Where and how a run runs (threads, data directory): never part of its result.""")
+Where and how a run runs (threads, data directory): recorded beside it, never saved with it.""")
 
 
 def to_flags(config):

@@ -9,7 +9,6 @@ import numba
 from threadpoolctl import threadpool_limits
 
 
-
 def default_threads():
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

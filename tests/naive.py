@@ -129,8 +129,8 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoup
 def loss_of(weights, biases, x, y):
     """Mean cross-entropy of the MLP given by per-layer weights and biases."""
     a = x
-    for l, (w, b) in enumerate(zip(weights, biases)):
+    for k, (w, b) in enumerate(zip(weights, biases)):
         a = a @ w + b
-        if l < len(weights) - 1:
+        if k < len(weights) - 1:
             a = np.maximum(a, 0)
     return xent_loss(a, y)

@@ -36,9 +36,9 @@ import numpy as np
 import pytest
 
 from fastmlp import checkpoint
-from fastmlp.settings import TrainConfig
 from fastmlp.data import FILES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from fastmlp.model import MLP
+from fastmlp.settings import TrainConfig
 
 from .helpers import MNIST_DIR, idx_bytes, run_cli, unidx, write_dataset
 

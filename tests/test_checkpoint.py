@@ -8,8 +8,8 @@ import pytest
 
 from fastmlp import checkpoint
 from fastmlp.classifier import MLPClassifier
-from fastmlp.settings import TrainConfig
 from fastmlp.errors import FastMLPError
+from fastmlp.settings import TrainConfig
 from fastmlp.trainer import train
 
 from .helpers import make_dataset

@@ -53,9 +53,9 @@ def test_forward_matches_numpy():
     ws = Workspace(model, 50)
     logits = forward(model, ws, x)
     a = x
-    for l, (w, b) in enumerate(zip(model.weights, model.biases)):
+    for k, (w, b) in enumerate(zip(model.weights, model.biases)):
         a = a @ w + b
-        a = np.maximum(a, 0) if l < 2 else a
+        a = np.maximum(a, 0) if k < 2 else a
     np.testing.assert_allclose(logits, a, rtol=1e-13)
 
 

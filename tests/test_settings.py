@@ -37,7 +37,6 @@ from fastmlp.trainer import DIVERGENCE_FACTOR, diverged, train
 
 from .conftest import make_dataset
 
-
 # ---------------------------------------------------------------------------- strategies
 
 

@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from fastmlp.settings import TrainConfig
 from fastmlp.errors import FastMLPError
 from fastmlp.schedule import Schedule
+from fastmlp.settings import TrainConfig
 from fastmlp.trainer import train
 
 from .helpers import data32, make_dataset

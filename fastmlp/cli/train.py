@@ -17,8 +17,8 @@ from .progress import epoch_bar, percent
 # Where Ctrl-C leaves the checkpoint of a run that has no --save file.
 INTERRUPT_PATH = Path("fastmlp-interrupted.npz")
 # The one setting a resumed run may change is how long it goes on: any other would make it
-# another run than the one checkpointed. Run options (threads, data directory) never change a
-# result, so they may be given too.
+# another run than the one checkpointed. Run options (threads, data directory) do not change
+# what the run is, so they may be given too (other threads may round BLAS's last bits apart).
 RESUME_MAY_CHANGE = ("epochs",)
 # The letters the table's help texts use for these values ("up to K pixels").
 METAVARS = {"augment_shift": "K", "eval_every": "K", "lr_step_epochs": "N", "patience": "N",
@@ -38,7 +38,7 @@ def add_parser(subparsers):
     for setting in CONFIG_SETTINGS:
         metavar = {"metavar": METAVARS[setting.name]} if setting.name in METAVARS else {}
         add_setting(config, setting.name, **metavar)
-    run = parser.add_argument_group("run options (where and how it runs; never the numbers)")
+    run = parser.add_argument_group("run options (where and how it runs)")
     for setting in RUN_SETTINGS:
         add_setting(run, setting.name)
     out = parser.add_argument_group("outputs and resuming")
