@@ -24,9 +24,11 @@ from .update import make_optimizer
 from .workspace import EVAL_ROWS, Workspace
 
 # The divergence rule: a run whose mean training loss over an epoch exceeds this many times the
-# larger of ln(classes) (the loss of a uniform guess) and its first epoch's loss has diverged,
-# even while the loss is still finite (lr 1e6 at full batch reaches 2e22 by epoch 3 and inf
-# only later). Training that works stays far below: see the README's "Divergence" note.
+# larger of ln(classes) (the loss of a uniform guess) and its initial loss (the validation loss
+# of the model before its first step) has diverged, even while the loss is still finite (lr 1e6
+# at full batch reaches 2e22 by epoch 3 and inf only later). The reference is the model before
+# training, not the first epoch: at lr 1e6 and batch 128 the first epoch's mean is already 1e28.
+# Training that works stays far below the limit: see the README's "Divergence" note.
 DIVERGENCE_FACTOR = 10.0
 # Salt of the shift-augmentation draws (dropout uses the layer index, which stays far below).
 _SHIFT_SALT = 63
@@ -293,9 +295,9 @@ def _matching(config, dataset):
     return config
 
 
-def diverged(loss, first_loss, n_classes):
+def diverged(loss, initial_loss, n_classes):
     """Whether an epoch's mean training loss says the run diverged (DIVERGENCE_FACTOR)."""
-    limit = DIVERGENCE_FACTOR * max(math.log(n_classes), first_loss)
+    limit = DIVERGENCE_FACTOR * max(math.log(n_classes), initial_loss)
     return not math.isfinite(loss) or loss > limit
 
 
@@ -325,7 +327,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     eval_rows = max(len(val.y), 0 if test is None else len(test.y))
     eval_ws = Workspace(model, min(EVAL_ROWS, eval_rows), gather=False)
     early = _EarlyStopping(model, config.early_stop, config.patience)
-    history, first_epoch = [], 1
+    history, first_epoch, initial_loss = [], 1, None
     if resume is not None:
         if resume.dataset.get("sha256") != dict(dataset.sha256):
             raise FastMLPError("the checkpoint was trained on other data files than these "
@@ -340,12 +342,16 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
         early.restore(resume.state["early"], resume.arrays["best_params"])
         history = [EpochStats(**e) for e in resume.history]
         first_epoch = len(history) + 1
+        # Checkpoints from before the rule kept no initial loss: their first epoch's stands in.
+        initial_loss = resume.state.get("initial_loss", history[0].train_loss if history
+                                        else None)
 
     def write(path):
         trainer_state, arrays = trainer.state()
         checkpoint.save(path, model, config, [dataclasses.asdict(e) for e in history],
                         dataset.record(),
-                        {"trainer": trainer_state, "early": early.state()},
+                        {"trainer": trainer_state, "early": early.state(),
+                         "initial_loss": initial_loss},
                         {**arrays, "best_params": early.best_params})
 
     # Overflow shows up as a non-finite loss, which ends the run with a clear message; numpy's
@@ -362,6 +368,8 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     with thread_limits(options.threads), np.errstate(over="ignore", invalid="ignore"), \
             _stop_on_signals(trainer):
         started = time.perf_counter()
+        if initial_loss is None:
+            initial_loss = evaluate(model, eval_ws, val.x, val.y)[1]
         for epoch in range(first_epoch, config.epochs + 1):
             t0 = time.perf_counter()
             done = trainer.epoch()
@@ -369,12 +377,12 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                 stop(epoch)
             loss, train_acc = done
             seconds = time.perf_counter() - t0
-            first_loss = history[0].train_loss if history else loss
-            if diverged(loss, first_loss, dataset.n_classes):
+            if diverged(loss, initial_loss, dataset.n_classes):
                 raise FastMLPError(
                     f"training diverged at epoch {epoch} (loss is {loss:.4g}; the limit is "
-                    f"{DIVERGENCE_FACTOR:g} x the larger of ln({dataset.n_classes}) and epoch "
-                    f"1's {first_loss:.4g}); try a lower learning rate than {config.lr:g}")
+                    f"{DIVERGENCE_FACTOR:g} x the larger of ln({dataset.n_classes}) and the "
+                    f"initial loss {initial_loss:.4g}); try a lower learning rate than "
+                    f"{config.lr:g}")
             val_acc, val_loss = evaluate(model, eval_ws, val.x, val.y)
             test_due = (test is not None and config.eval_every
                         and epoch % config.eval_every == 0)

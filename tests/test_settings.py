@@ -249,10 +249,27 @@ def test_divergence_rule():
     assert diverged(math.inf, 1.0, 10) and diverged(math.nan, 1.0, 10)
 
 
-def test_a_loss_that_explodes_but_stays_finite_stops_the_run():
-    config = TrainConfig(layers=(16,), epochs=3, lr=1e6, dataset="arrays", dtype="float64")
-    with pytest.raises(FastMLPError, match=r"training diverged at epoch 2 \(loss is"):
+@pytest.mark.parametrize("batch_size, epoch", [(None, 2), (32, 1)])
+def test_a_loss_that_explodes_but_stays_finite_stops_the_run(batch_size, epoch):
+    """At full batch the first epoch is the initial model's loss, the second explodes; with
+    minibatches the first epoch's mean explodes already (so the limit must not be measured
+    against it)."""
+    config = TrainConfig(layers=(16,), epochs=3, lr=1e6, batch_size=batch_size,
+                         dtype="float64")
+    with pytest.raises(FastMLPError, match=rf"training diverged at epoch {epoch} \(loss is"):
         train(config, make_dataset())
+
+
+def test_the_checkpoint_keeps_the_initial_loss_a_resumed_run_is_measured_against(tmp_path):
+    from fastmlp.trainer import evaluate, make_trainer
+    from fastmlp.workspace import Workspace
+
+    config, data = TrainConfig(layers=(16,), epochs=2, lr=0.1, dtype="float64"), make_dataset()
+    train(config, data, save_path=tmp_path / "c.npz")
+    untrained = make_trainer(config, data).model  # the same seed: the run's initial weights
+    ws = Workspace(untrained, len(data.val), gather=False)
+    initial = evaluate(untrained, ws, data.val.x, data.val.y)[1]
+    assert checkpoint.load(tmp_path / "c.npz").state["initial_loss"] == initial
 
 
 def test_datasets_known_to_the_table_are_the_registry():
