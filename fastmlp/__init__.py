@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "MLP": "model", "DataError": "errors", "FastMLPError": "errors", "Dataset": "data",
     "Split": "data", "load_dataset": "data", "TrainConfig": "settings", "RunOptions": "settings",
-    "SETTINGS": "settings", "EpochStats": "trainer", "TrainResult": "trainer", "train": "trainer",
+    "SETTINGS": "settings", "EpochStats": "result", "TrainResult": "result", "train": "trainer",
     "MLPClassifier": "classifier",
 }
 __all__ = [*_EXPORTS, "__version__"]

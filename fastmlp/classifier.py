@@ -129,7 +129,7 @@ class MLPClassifier:
     @classmethod
     def load(cls, path):
         """A fitted classifier from a file written by save() or by fastmlp train --save."""
-        from .trainer import EpochStats
+        from .result import EpochStats
         saved = checkpoint.load(path)
         clf = cls.from_config(saved.config)
         clf.config_ = saved.config

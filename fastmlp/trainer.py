@@ -6,7 +6,6 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from .errors import FastMLPError, TrainingInterrupted
 from .forward import forward
 from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key, transpose
 from .model import MLP
+from .result import EpochStats, TrainResult
 from .schedule import Schedule
 from .settings import IN_MEMORY, RunOptions, TrainConfig
 from .threads import kernel_threads, thread_limits
@@ -32,75 +32,6 @@ from .workspace import EVAL_ROWS, Workspace
 DIVERGENCE_FACTOR = 10.0
 # Salt of the shift-augmentation draws (dropout uses the layer index, which stays far below).
 _SHIFT_SALT = 63
-
-
-@dataclass
-class EpochStats:
-    epoch: int
-    lr: float  # the learning rate of the epoch's last step
-    train_loss: float  # mean over the epoch's samples, each taken before its step's update
-    train_acc: float  # likewise; at full batch exactly the accuracy of the pre-step model
-    val_loss: float
-    val_acc: float
-    test_acc: float | None  # measured at eval_every epochs and for the returned model
-    seconds: float  # training steps only, evaluation excluded
-    samples_per_s: float
-
-
-@dataclass
-class TrainResult:
-    config: TrainConfig
-    model: MLP = field(repr=False)
-    history: list
-    n_train: int  # samples per epoch
-    wall_seconds: float  # this process's fit: training and evaluation, data loading excluded
-    train_seconds: float  # training steps only, over the whole run (resumed epochs included)
-    best_epoch: int  # the epoch whose weights `model` holds (the last unless early stopping)
-    options: RunOptions = field(default_factory=RunOptions)
-    dataset: dict = field(default_factory=dict)  # Dataset.record(): files and exact split
-    resumed_epochs: int = 0  # epochs already done when this process resumed the run
-
-    @property
-    def final(self):
-        """The record of the epoch whose weights the model holds."""
-        return self.history[self.best_epoch - 1]
-
-    @property
-    def samples_per_s(self):
-        return len(self.history) * self.n_train / self.train_seconds
-
-    def to_dict(self):
-        return {
-            "config": dataclasses.asdict(self.config),
-            "run": dataclasses.asdict(self.options),
-            "dataset": self.dataset,
-            "model": repr(self.model),
-            "summary": {
-                "train_loss": self.final.train_loss,
-                "train_acc": self.final.train_acc,
-                "val_acc": self.final.val_acc,
-                "test_acc": self.final.test_acc,
-                "best_epoch": self.best_epoch,
-                "epochs": len(self.history),
-                "resumed_epochs": self.resumed_epochs,
-                "wall_seconds": self.wall_seconds,
-                "train_seconds": self.train_seconds,
-                "samples_per_s": self.samples_per_s,
-            },
-            "history": [dataclasses.asdict(e) for e in self.history],
-        }
-
-    def to_csv(self):
-        """The per-epoch history as CSV text: a header, then one row per epoch."""
-        import csv  # local: this method is the module's only user of csv and io
-        import io
-
-        buffer = io.StringIO()
-        names = [f.name for f in dataclasses.fields(EpochStats)]
-        writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(dataclasses.asdict(e) for e in self.history)
-        return buffer.getvalue()
 
 
 def evaluate(model, ws, x, y):
