@@ -132,9 +132,14 @@ def test_test_accuracy_every_k_epochs_and_at_the_end():
 def test_divergence_stops_with_a_clear_error():
     data = make_dataset(dtype=np.float32)
     data.train.x[:] *= 1e30
-    # Epoch 1's loss is huge but finite; its gradient step overflows the weights, so epoch 2's
-    # loss is not finite, and that is the epoch the message must name.
-    with pytest.raises(FastMLPError, match=r"diverged at epoch 2 .*lower learning rate"):
+    # Epoch 1's loss is huge but finite, far above the untrained model's loss on the (unscaled)
+    # validation split: the run stops there, as diverged.
+    with pytest.raises(FastMLPError, match=r"diverged at epoch 1 \(loss is 9.*lower learning"):
+        train(TrainConfig(layers=(8,), epochs=50), data)
+    data.val.x[:] *= 1e30
+    # Now the initial loss is as huge, so epoch 1 is within the limit; its gradient step
+    # overflows the weights, so epoch 2's loss is not finite, and that is the epoch named.
+    with pytest.raises(FastMLPError, match=r"diverged at epoch 2 \(loss is (nan|inf)"):
         train(TrainConfig(layers=(8,), epochs=50), data)
 
 
