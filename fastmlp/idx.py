@@ -109,4 +109,9 @@ def _decode(data: bytes, source: str) -> np.ndarray:
             f"{source}: {problem}: expected {expected} bytes of data ({dims}), got {got}"
         )
     # A view of the decompressed bytes, so a 47 MB file is never copied.
-    return np.frombuffer(data, np.uint8, count=expected, offset=header_len).reshape(shape)
+    flat = np.frombuffer(data, np.uint8, count=expected, offset=header_len)
+    try:
+        return flat.reshape(shape)
+    except ValueError:  # an empty array whose other dimensions multiply past numpy's limit
+        raise IdxError(f"{source}: dimensions {'x'.join(map(str, shape))} are too large for "
+                       "an array") from None
