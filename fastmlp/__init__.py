@@ -6,8 +6,12 @@ driven by train. Names are imported on first use, so `import fastmlp.data` or th
 line's argument checks do not pay for importing numba and loading the kernels.
 """
 import importlib
+from importlib import metadata
 
-__version__ = "0.1.0"
+try:  # the version is declared once, in pyproject.toml; an install records it as metadata
+    __version__ = metadata.version("fastmlp")
+except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _EXPORTS = {
     "MLP": "model", "DataError": "errors", "FastMLPError": "errors", "Dataset": "data",

@@ -20,8 +20,12 @@ from .datasets import (  # noqa: F401  (the registry's names, re-exported for ca
 from .errors import DataError, FastMLPError
 from .idx import parse_idx, read_idx_sha256
 
-# A source checkout (or editable install) ships MNIST under the repository's data/.
-REPO_DATA = Path(__file__).resolve().parents[1] / "data"
+# The MNIST files fastmlp ships: the repository's data/ folder, which a regular install (a wheel,
+# or pip install from a git URL) carries as the package fastmlp.shipped (pyproject.toml maps it),
+# and which a source checkout or an editable install reads where it is.
+_INSTALLED_DATA = Path(__file__).resolve().parent / "shipped"
+SHIPPED_DATA = (_INSTALLED_DATA if _INSTALLED_DATA.is_dir()
+                else Path(__file__).resolve().parents[1] / "data")
 
 _DOWNLOAD_TIMEOUT_S = 60
 
@@ -94,7 +98,7 @@ def candidate_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list
     roots = []
     if os.environ.get("FASTMLP_DATA"):
         roots.append(Path(os.environ["FASTMLP_DATA"]))
-    roots += [REPO_DATA, cache_dir()]
+    roots += [SHIPPED_DATA, cache_dir()]
     return [d for root in roots for d in (root / name, root)] + list(spec.system_dirs)
 
 

@@ -19,9 +19,40 @@ import os
 INJECTED_ENV = {} if "OMP_WAIT_POLICY" in os.environ else {"OMP_WAIT_POLICY": "PASSIVE"}
 os.environ.update(INJECTED_ENV)
 
+import tempfile  # noqa: E402
+
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from numba import prange  # noqa: E402
+
+
+def _writable(directory):
+    try:
+        os.makedirs(directory, exist_ok=True)
+        tempfile.TemporaryFile(dir=directory).close()
+        return True
+    except OSError:
+        return False
+
+
+def _cache_fallback():
+    """Where numba caches the compiled kernels when it cannot by itself. It writes beside this
+    file (__pycache__), else into the user cache (~/.cache/numba); from a read-only install with
+    no writable home it would refuse to load a cache=True kernel at all, so then a directory in
+    the temporary directory takes their place (kept across runs until the system clears it)."""
+    if numba.config.CACHE_DIR or _writable(os.path.join(os.path.dirname(__file__),
+                                                        "__pycache__")):
+        return None
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if _writable(os.path.join(home, "numba")):
+        return None
+    user = getattr(os, "getuid", int)()  # one directory per user, as a home would be
+    return os.path.join(tempfile.gettempdir(), f"fastmlp-numba-cache-{user}")
+
+
+# Set here, not through NUMBA_CACHE_DIR: numba may already have read its environment (threads.py
+# imports it first); config.CACHE_DIR is read when each kernel is decorated.
+numba.config.CACHE_DIR = _cache_fallback() or numba.config.CACHE_DIR
 
 # OpenMP first (with the policy above); tbb or numba's own workqueue where it is missing.
 numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]

@@ -264,7 +264,7 @@ SETTINGS = (
             scope="run"),
     Setting("data_dir", None, Text(optional="the usual lookup"),
             "directory holding the dataset's four IDX files (or a <dataset>/ folder with "
-            "them); default: $FASTMLP_DATA, the repository's data/, the user cache, then "
+            "them); default: $FASTMLP_DATA, the MNIST files fastmlp ships, the user cache, then "
             "system directories", scope="run"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}

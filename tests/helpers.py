@@ -9,9 +9,9 @@ import sys
 
 import numpy as np
 
-from fastmlp.data import REPO_DATA, Dataset, Split
+from fastmlp.data import SHIPPED_DATA, Dataset, Split
 
-MNIST_DIR = REPO_DATA / "mnist"
+MNIST_DIR = SHIPPED_DATA / "mnist"
 
 # --- the command line ------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ def isolated(tmp_path, monkeypatch):
     """No dataset reachable except what a test puts in place: every search root is empty."""
     monkeypatch.delenv("FASTMLP_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(data, "REPO_DATA", tmp_path / "repo-data")
+    monkeypatch.setattr(data, "SHIPPED_DATA", tmp_path / "repo-data")
     return tmp_path
 
 
@@ -280,7 +280,7 @@ def test_candidate_dirs_order(isolated, monkeypatch):
         Path("/explicit/fashion-mnist"), Path("/explicit")]
     assert candidate_dirs("fashion-mnist") == [
         Path("/env/fashion-mnist"), Path("/env"),
-        data.REPO_DATA / "fashion-mnist", data.REPO_DATA,
+        data.SHIPPED_DATA / "fashion-mnist", data.SHIPPED_DATA,
         cache / "fashion-mnist", cache,
         FASHION_DIR,
     ]

@@ -41,8 +41,11 @@ def add_command(subparsers, name, **kwargs):
 def build_parser(command=None):
     """The `fastmlp` parser. Only `command` (a name of COMMANDS, or None) gets its arguments,
     which imports its module; the others are listed by name and summary."""
+    from .. import __version__
+
     parser = Parser(prog="fastmlp", description="Train multilayer perceptrons on MNIST-style "
                     "images, fast, on the CPU.")
+    parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                        parser_class=Parser)
     for name in COMMANDS:
