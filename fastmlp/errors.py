@@ -13,6 +13,11 @@ class DataError(FastMLPError):
     """A dataset file is missing, unreadable or not what it claims to be."""
 
 
+class OutOfMemory(FastMLPError):
+    """A run needs more memory than is available or allowed (plan.py), or an allocation failed;
+    refused before training, in one line naming the need and the limit."""
+
+
 class TrainingInterrupted(FastMLPError):
     """SIGINT or SIGTERM stopped training at a step boundary; `path` is the checkpoint written
     then, if any. The command line exits with status 130 for it."""

@@ -48,6 +48,20 @@ def _layout(sizes, itemsize):
     return offsets, end
 
 
+def flat_length(sizes, dtype):
+    """Elements of the flat parameter (and gradient) buffer of an MLP of `sizes`, padding
+    included: what MLP allocates, without allocating it (plan.py counts memory with it)."""
+    return _layout(tuple(int(s) for s in sizes), np.dtype(dtype).itemsize)[1]
+
+
+def training_flops(sizes):
+    """Training FLOPs per sample of an MLP of `sizes`: forward and weight-gradient matmuls for
+    every layer, input-gradient matmuls for every layer but the first (2 FLOPs per
+    multiply-add)."""
+    macs = [n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    return 2 * (2 * sum(macs) + sum(macs[1:]))
+
+
 def _layer_views(flat, sizes):
     """Per-layer weights (n_in, n_out) and biases (n_out,) as views into a flat buffer."""
     offsets, _ = _layout(sizes, flat.itemsize)
@@ -73,7 +87,7 @@ class MLP:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise FastMLPError(f"dtype must be float32 or float64, got {self.dtype}")
-        _, length = _layout(sizes, self.dtype.itemsize)
+        length = flat_length(sizes, self.dtype)
         self.params = np.zeros(length, self.dtype)  # (P,)
         self.grads = np.zeros(length, self.dtype)  # (P,)
         self.weights, self.biases = _layer_views(self.params, sizes)
@@ -89,10 +103,8 @@ class MLP:
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
     def flops_per_sample(self):
-        """Training FLOPs per sample: forward and weight-gradient matmuls for every layer, and
-        input-gradient matmuls for every layer but the first (2 FLOPs per multiply-add)."""
-        macs = [n_in * n_out for n_in, n_out in zip(self.sizes[:-1], self.sizes[1:])]
-        return 2 * (2 * sum(macs) + sum(macs[1:]))
+        """Training FLOPs per sample (training_flops): what `fastmlp bench` counts."""
+        return training_flops(self.sizes)
 
     def initialize(self, scheme, rng):
         """Fill the parameters in place. Draws are made in float64 and then cast, so a float32

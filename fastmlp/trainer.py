@@ -12,10 +12,11 @@ import numpy as np
 from . import checkpoint
 from .backward import backward
 from .data import load_dataset_for
-from .errors import FastMLPError, TrainingInterrupted
+from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
 from .forward import forward
 from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key, transpose
 from .model import MLP
+from .plan import check_fits, need_text, plan_for
 from .result import EpochStats, TrainResult
 from .schedule import Schedule
 from .settings import IN_MEMORY, RunOptions, TrainConfig
@@ -170,8 +171,27 @@ class _EarlyStopping:
         np.copyto(self.best_params, best_params)
 
 
-def make_trainer(config, dataset):
-    """A freshly initialised model and its Trainer on dataset.train, as `config` says."""
+@contextmanager
+def _allocating(config, dataset):
+    """A MemoryError the plan did not foresee (other processes took the memory meanwhile)
+    becomes one OutOfMemory line too."""
+    try:
+        yield
+    except MemoryError:
+        raise OutOfMemory(f"{need_text(plan_for(config, dataset))}; allocating it failed") \
+            from None
+
+
+def make_trainer(config, dataset, max_memory=None):
+    """A freshly initialised model and its Trainer on dataset.train, as `config` says; refused
+    with OutOfMemory before allocating when the run's plan (plan.py) needs more than the memory
+    available or `max_memory` bytes."""
+    check_fits(plan_for(config, dataset), max_memory)
+    with _allocating(config, dataset):
+        return _make_trainer(config, dataset)
+
+
+def _make_trainer(config, dataset):
     x, y = dataset.train.x, dataset.train.y
     init_seed, shuffle_seed = np.random.SeedSequence(config.seed).spawn(2)
     model = MLP([x.shape[1], *config.layers, dataset.n_classes], x.dtype)
@@ -233,7 +253,7 @@ def diverged(loss, initial_loss, n_classes):
 
 
 def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=None,
-          checkpoint_every=0, resume=None, interrupt_path=None):
+          checkpoint_every=0, resume=None, interrupt_path=None, max_memory=None):
     """Train an MLP as `config` says and return a TrainResult.
 
     dataset: from fastmlp.data.load_dataset (its test split may be None); loaded from config
@@ -244,7 +264,8 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     number of epochs is the only change of config that makes sense).
     SIGINT/SIGTERM stop training after the current step with TrainingInterrupted, having
     written a resumable checkpoint to interrupt_path (default: save_path) when there is one.
-    A diverging run (see `diverged`) stops with a FastMLPError.
+    A diverging run (see `diverged`) stops with a FastMLPError. A run that would need more
+    memory than is available or `max_memory` bytes is refused with OutOfMemory (plan.py).
     """
     if config is None:
         config = resume.config if resume is not None else TrainConfig()
@@ -253,11 +274,12 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
         dataset = load_dataset_for(config, options.data_dir)
     config = _matching(config, dataset)
     train_split, val, test = dataset.train, dataset.val, dataset.test
-    trainer = make_trainer(config, dataset)
+    trainer = make_trainer(config, dataset, max_memory)
     model = trainer.model
     eval_rows = max(len(val.y), 0 if test is None else len(test.y))
-    eval_ws = Workspace(model, min(EVAL_ROWS, eval_rows), gather=False)
-    early = _EarlyStopping(model, config.early_stop, config.patience)
+    with _allocating(config, dataset):
+        eval_ws = Workspace(model, min(EVAL_ROWS, eval_rows), gather=False)
+        early = _EarlyStopping(model, config.early_stop, config.patience)
     history, first_epoch, initial_loss = [], 1, None
     if resume is not None:
         if resume.dataset.get("sha256") != dict(dataset.sha256):

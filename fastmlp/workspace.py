@@ -12,6 +12,39 @@ from .kernels import n_chunks
 EVAL_ROWS = 16384
 
 
+def buffer_shapes(sizes, dtype, rows, *, backward=True, gather=True):
+    """Every buffer a Workspace for layer `sizes` and `rows` rows allocates, in its field order:
+    name -> (shape, dtype), a list of those (one per layer), or None (left out). Workspace
+    allocates from this and plan.py counts bytes from it, so the two cannot drift apart."""
+    widths = sizes[1:]
+    return {
+        "x": ((rows, sizes[0]), dtype) if gather else None,  # (B, n_in) gathered minibatch
+        "y": ((rows,), np.int32) if gather else None,  # (B,) minibatch labels
+        "acts": [((rows, w), dtype) for w in widths],  # (B, H_l); last: logits
+        "deltas": [((rows, w), dtype) for w in widths] if backward else None,  # (B, H_l) dL/dz
+        "partial": ((n_chunks(rows), max(widths)), dtype),  # per-chunk sums
+        "scratch_db": ((widths[-1],), dtype),  # bias gradient of a loss-only pass
+        "loss_partial": ((n_chunks(rows),), np.float64),  # (chunks,)
+        "count_partial": ((n_chunks(rows),), np.int64),  # (chunks,)
+    }
+
+
+def buffer_bytes(shapes):
+    """The bytes of buffer_shapes' buffers, without allocating them."""
+    specs = [spec for value in shapes.values() if value is not None
+             for spec in (value if isinstance(value, list) else [value])]
+    return sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+               for shape, dtype in specs)
+
+
+def _zeros(spec):
+    if spec is None:
+        return None
+    if isinstance(spec, list):
+        return [np.zeros(shape, dtype) for shape, dtype in spec]
+    return np.zeros(*spec)
+
+
 class Workspace:
     def __init__(self, model, rows, *, backward=True, gather=True, _parent=None):
         """Buffers for `model` and batches of up to `rows` rows. backward=False leaves out the
@@ -20,17 +53,10 @@ class Workspace:
         self.rows = rows
         self._views = {}
         if _parent is None:
-            widths = model.sizes[1:]
-            dtype = model.dtype
-            self.x = np.zeros((rows, model.sizes[0]), dtype) if gather else None  # (B, n_in)
-            self.y = np.zeros(rows, np.int32) if gather else None  # (B,) minibatch labels
-            self.acts = [np.zeros((rows, w), dtype) for w in widths]  # (B, H_l); last: logits
-            self.deltas = ([np.zeros((rows, w), dtype) for w in widths]  # (B, H_l) dL/dz
-                           if backward else None)
-            self.partial = np.zeros((n_chunks(rows), max(widths)), dtype)  # per-chunk sums
-            self.scratch_db = np.zeros(widths[-1], dtype)  # bias gradient of a loss-only pass
-            self.loss_partial = np.zeros(n_chunks(rows), np.float64)  # (chunks,)
-            self.count_partial = np.zeros(n_chunks(rows), np.int64)  # (chunks,)
+            shapes = buffer_shapes(model.sizes, model.dtype, rows, backward=backward,
+                                   gather=gather)
+            self.x, self.y, self.acts, self.deltas, self.partial, self.scratch_db, \
+                self.loss_partial, self.count_partial = (_zeros(spec) for spec in shapes.values())
         else:
             self.x = None if _parent.x is None else _parent.x[:rows]
             self.y = None if _parent.y is None else _parent.y[:rows]

@@ -11,7 +11,7 @@ from ..errors import FastMLPError
 from ..presets import PRESETS
 from ..settings import CONFIG_SETTINGS, RUN_SETTINGS
 from . import add_command
-from .options import add_quiet, add_setting, at_least, existing_file, output_path
+from .options import add_quiet, add_setting, at_least, existing_file, memory_size, output_path
 from .progress import epoch_bar, percent
 
 # Where Ctrl-C leaves the checkpoint of a run that has no --save file.
@@ -55,6 +55,12 @@ def add_parser(subparsers):
                           "--epochs, the run options and the output flags may be given beside "
                           "it); it keeps writing to CKPT.npz unless --save names another file")
     add_quiet(out)
+    out.add_argument("--dry-run", action="store_true",
+                     help="print the layers, parameters, FLOPs, the memory the run will hold "
+                          "and a rough time estimate, then stop without training")
+    out.add_argument("--max-memory", type=memory_size, metavar="SIZE",
+                     help="refuse a run that would need more than SIZE (e.g. 4GiB, 500MB); "
+                          "a run that needs more than the memory available is always refused")
     return parser
 
 
@@ -101,6 +107,19 @@ def summary_line(result):
             f"whole run: {result.train_seconds:.1f} s training | {speed}")
 
 
+def dry_run(config, options, dataset, max_memory):
+    """Print the run's plan; refuse it as the run would when it does not fit."""
+    from ..plan import available_bytes, check_fits, gemm_peak_gflops, plan_for, report
+    from ..threads import thread_limits
+
+    plan = plan_for(config, dataset)
+    with thread_limits(options.threads) as threads:
+        peak = gemm_peak_gflops(config.dtype, threads)
+    available = available_bytes()
+    print(report(plan, config.optimizer, peak, threads, available))
+    check_fits(plan, max_memory, available)
+
+
 def run(args):
     from ..data import load_dataset_for
 
@@ -111,6 +130,12 @@ def run(args):
         loading = pool.submit(load_dataset_for, config, options.data_dir)
         from ..trainer import train  # imports numba and loads the kernels
         dataset = loading.result()  # before the progress bar, so a data error prints alone
+    max_memory = getattr(args, "max_memory", None)
+    if getattr(args, "dry_run", False):
+        dry_run(config, options, dataset, max_memory)
+        return
+    from ..plan import check_fits, plan_for
+    check_fits(plan_for(config, dataset), max_memory)  # before the progress bar: one line
     # A resumed run goes on writing to its checkpoint unless --save names another file.
     save = getattr(args, "save", None) or (args.resume if resume is not None else None)
     done = len(resume.history) if resume is not None else 0
@@ -123,7 +148,7 @@ def run(args):
 
         result = train(config, dataset, on_epoch, options=options, save_path=save,
                        checkpoint_every=getattr(args, "checkpoint_every", 0), resume=resume,
-                       interrupt_path=save or INTERRUPT_PATH)
+                       interrupt_path=save or INTERRUPT_PATH, max_memory=max_memory)
     print(summary_line(result))
     out = getattr(args, "out", None)
     if out is not None:

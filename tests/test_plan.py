@@ -1,0 +1,142 @@
+"""Knowing a run before it runs (fastmlp/plan.py): the memory plan against what a real run
+allocates, the refusal of a run that cannot fit (engine, classifier, bench, command line), and
+`fastmlp train --dry-run`."""
+import argparse
+import tracemalloc
+
+import pytest
+
+from fastmlp import bench, plan, trainer
+from fastmlp.classifier import MLPClassifier
+from fastmlp.cli.options import memory_size
+from fastmlp.errors import OutOfMemory
+from fastmlp.settings import TrainConfig
+
+from .helpers import data32, error_line, run_cli
+
+
+@pytest.mark.parametrize("settings", [
+    {"batch_size": 100, "optimizer": "adam"},
+    {"batch_size": None, "optimizer": "sgd"},  # full batch: the transposed copy of the inputs
+    {"batch_size": 64, "optimizer": "momentum", "augment_shift": 1, "patience": 2},
+])
+def test_the_plan_is_what_a_real_run_allocates(settings):
+    # 196 features: square (14 x 14) images, which shift augmentation needs.
+    data = data32(n_train=3000, n_val=1000, n_test=1000, n_features=196)
+    config = TrainConfig(layers=(512, 256), epochs=1, dtype="float32", lr=1e-3,
+                         **settings)
+    planned = plan.plan_for(config, data)
+    trainer.train(config, data)  # untraced: the first call's kernel loading allocates too
+    tracemalloc.start()
+    try:
+        trainer.train(config, data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The dataset was allocated before the run: the run itself allocates the rest of the plan.
+    expected = planned.total - planned.memory["data"]
+    assert abs(peak - expected) <= 0.1 * expected, (peak, planned.memory)
+
+
+def test_the_plan_counts_the_optimizer_state_per_optimizer():
+    params = {}
+    for name in ("sgd", "momentum", "adam", "adamw"):
+        p = plan.plan_run(TrainConfig(optimizer=name), 784, 10, 48000, 12000, 10000)
+        params[name] = p.memory["optimizer state"] / p.memory["parameters"]
+    assert params == {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}
+
+
+def test_the_plan_of_a_huge_model_names_its_need():
+    p = plan.plan_run(TrainConfig(layers=(100000, 100000)), 784, 10, 48000, 12000, 10000)
+    assert p.n_params == 784 * 100000 + 100000 + 100000 ** 2 + 100000 + 100000 * 10 + 10
+    with pytest.raises(OutOfMemory) as caught:
+        plan.check_fits(p, available=22 * 2**30)
+    message = str(caught.value)
+    assert message.startswith("[100000, 100000] needs ")
+    assert "parameters 37.5, gradients 37.5" in message
+    assert message.endswith("; 22.0 GiB available")
+    assert "\n" not in message
+    with pytest.raises(OutOfMemory, match="the limit given is 1.0 MiB$"):
+        plan.check_fits(plan.plan_run(TrainConfig(), 784, 10, 48000, 12000, 10000),
+                        max_memory=2**20, available=2**40)
+
+
+def test_unknown_available_memory_refuses_nothing():
+    plan.check_fits(plan.plan_run(TrainConfig(), 784, 10, 48000, 12000, 10000), available=None)
+    assert plan.available_bytes() is None or plan.available_bytes() > 0
+
+
+def test_classifier_and_bench_refuse_what_does_not_fit(monkeypatch):
+    monkeypatch.setattr(plan, "available_bytes", lambda: 10_000)
+    data = data32(n_features=16)
+    with pytest.raises(OutOfMemory, match=r"needs .*; 9.8 KiB available"):
+        MLPClassifier(layers=(8,), epochs=1).fit(data.train.x, data.train.y)
+    with pytest.raises(OutOfMemory, match="available"):
+        bench.make_trainer([8], 64, data)
+
+
+def test_a_memory_error_while_allocating_is_one_out_of_memory_line(monkeypatch):
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 37.5 GiB")
+
+    monkeypatch.setattr(trainer, "MLP", no_memory)
+    config = TrainConfig(layers=(8,), epochs=1, dtype="float32")
+    with pytest.raises(OutOfMemory, match=r"^\[8\] needs .*; allocating it failed$"):
+        trainer.train(config, data32(n_features=16))
+
+
+@pytest.mark.parametrize("text, size", [("4GiB", 4 * 2**30), ("500MB", 500 * 10**6),
+                                        ("1.5G", int(1.5 * 2**30)), ("1000", 1000),
+                                        ("64k", 65536), ("2 TB", 2 * 10**12)])
+def test_memory_sizes(text, size):
+    assert memory_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "0", "-1GB", "5XB", "", "inf"])
+def test_bad_memory_sizes(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        memory_size(text)
+
+
+def test_a_run_that_cannot_fit_is_one_line_exit_2_and_writes_nothing(tmp_path):
+    proc = run_cli("train", "--layers", "100000", "100000", "--epochs", "1", "--out",
+                   tmp_path / "run.json", "--save", tmp_path / "model.npz", cwd=tmp_path)
+    line = error_line(proc, "[100000, 100000] needs", "GiB (parameters 37.5, gradients 37.5",
+                      "available")
+    assert "Traceback" not in line
+    assert list(tmp_path.iterdir()) == []
+    proc = run_cli("train", "--epochs", "1", "--max-memory", "1MB", "--out",
+                   tmp_path / "run.json", cwd=tmp_path)
+    error_line(proc, "[128, 64, 32] needs", "the limit given is 976.6 KiB")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path):
+    proc = run_cli("train", "--dry-run", "--layers", "256", "--batch-size", "128",
+                   "--optimizer", "adam", "--epochs", "3", "--out", tmp_path / "run.json",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "784 -> 256 -> 10, float32, batch 128 of 48,000 training samples, adam" in out
+    assert "784 x 256 + 256" in out and "203,530" in out  # 784*256+256 + 256*10+10
+    flops = 2 * (2 * (784 * 256 + 256 * 10) + 256 * 10)
+    assert f"training FLOPs: {flops:,} per sample" in out
+    for part in ("parameters", "gradients", "optimizer state", "training workspace", "data",
+                 "evaluation workspace", "best weights", "total"):
+        assert f"\n  {part} " in out
+    assert "transposed inputs" not in out  # minibatches: no transposed copy
+    assert "s for 3 epochs" in out and "GEMM peak" in out
+    assert list(tmp_path.iterdir()) == []
+    # A dry run of what cannot fit prints the plan, then refuses as the run would.
+    proc = run_cli("train", "--dry-run", "--max-memory", "1MB", cwd=tmp_path)
+    assert proc.returncode == 2 and "total" in proc.stdout
+    error_line(proc, "the limit given is")
+
+
+def test_the_refusal_comes_before_the_first_allocation(monkeypatch):
+    # MLP is the first thing make_trainer allocates; a refused plan never reaches it.
+    monkeypatch.setattr(trainer, "MLP", lambda *a, **k: pytest.fail("allocated"))
+    monkeypatch.setattr(plan, "available_bytes", lambda: 1)
+    config = TrainConfig(layers=(8,), epochs=1, dtype="float32")
+    with pytest.raises(OutOfMemory):
+        trainer.train(config, data32(n_features=16))
