@@ -34,6 +34,7 @@ class TrainResult:
     options: RunOptions = field(default_factory=RunOptions)
     dataset: dict = field(default_factory=dict)  # Dataset.record(): files and exact split
     resumed_epochs: int = 0  # epochs already done when this process resumed the run
+    effective_threads: dict = field(default_factory=dict)  # threads.threads_in_force()
 
     @property
     def final(self):
@@ -47,7 +48,8 @@ class TrainResult:
     def to_dict(self):
         return {
             "config": dataclasses.asdict(self.config),
-            "run": dataclasses.asdict(self.options),
+            "run": {**dataclasses.asdict(self.options),
+                    "effective_threads": self.effective_threads},
             "dataset": self.dataset,
             "model": repr(self.model),
             "summary": {

@@ -6,7 +6,7 @@ import os
 from contextlib import contextmanager
 
 import numba
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 
 def default_threads():
@@ -14,11 +14,25 @@ def default_threads():
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
+def usable_threads(threads=None):
+    """The thread count a run uses when asked for `threads` (None: every core): at most the
+    cores this process may run on, since more threads than cores only take turns on them."""
+    cores = default_threads()
+    return cores if threads is None else min(threads, cores)  # >= 1: RunOptions checks
+
+
+def threads_in_force():
+    """{"blas": the BLAS pool's limit now (None without a BLAS threadpoolctl sees), "numba":
+    numba's}: what a run records as the threads it really used."""
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return {"blas": max(blas, default=None), "numba": numba.get_num_threads()}
+
+
 @contextmanager
 def thread_limits(threads=None):
-    """Run the body with `threads` BLAS threads and as many numba threads as numba allows
-    (NUMBA_NUM_THREADS, the core count by default); restore both afterwards."""
-    threads = default_threads() if threads is None else threads  # >= 1: RunOptions checks
+    """Run the body with usable_threads(threads) BLAS threads and as many numba threads as
+    numba allows (NUMBA_NUM_THREADS, the core count by default); restore both afterwards."""
+    threads = usable_threads(threads)
     previous = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:

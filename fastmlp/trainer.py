@@ -20,7 +20,7 @@ from .plan import check_fits, need_text, plan_for
 from .result import EpochStats, TrainResult
 from .schedule import Schedule
 from .settings import IN_MEMORY, RunOptions, TrainConfig
-from .threads import kernel_threads, thread_limits
+from .threads import kernel_threads, thread_limits, threads_in_force
 from .update import make_optimizer
 from .workspace import EVAL_ROWS, Workspace
 
@@ -320,6 +320,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
 
     with thread_limits(options.threads), np.errstate(over="ignore", invalid="ignore"), \
             _stop_on_signals(trainer):
+        in_force = threads_in_force()
         started = time.perf_counter()
         if initial_loss is None:
             initial_loss = evaluate(model, eval_ws, val.x, val.y)[1]
@@ -363,4 +364,4 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
         write(save_path)
     return TrainResult(config, model, history, len(train_split.y), wall,
                        sum(e.seconds for e in history), best.epoch, options, dataset.record(),
-                       first_epoch - 1)
+                       first_epoch - 1, in_force)

@@ -3,6 +3,7 @@ checkpoint, a progress bar, one summary line and the run written as JSON or CSV.
 import argparse
 import dataclasses
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -107,6 +108,15 @@ def summary_line(result):
             f"whole run: {result.train_seconds:.1f} s training | {speed}")
 
 
+def note_thread_clamp(threads):
+    """One line on stderr when more threads are asked for than there are cores to run them."""
+    from ..threads import usable_threads
+
+    if threads is not None and usable_threads(threads) < threads:
+        print(f"fastmlp: note: --threads {threads} is more than the {usable_threads(threads)} "
+              f"cores this process may use; using {usable_threads(threads)}", file=sys.stderr)
+
+
 def dry_run(config, options, dataset, max_memory):
     """Print the run's plan; refuse it as the run would when it does not fit."""
     from ..plan import available_bytes, check_fits, gemm_peak_gflops, plan_for, report
@@ -124,6 +134,7 @@ def run(args):
     from ..data import load_dataset_for
 
     config, options, resume = configure(args)
+    note_thread_clamp(options.threads)
     # Decompressing and checksumming the data releases the GIL, so it overlaps with importing
     # numba and loading the cached kernels: start-up is the longer of the two, not their sum.
     with ThreadPoolExecutor(1) as pool:

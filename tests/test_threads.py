@@ -1,0 +1,43 @@
+"""Thread counts: more threads than cores are clamped with a note, and a run records the BLAS and
+numba threads really in force."""
+import json
+
+import numba
+
+from fastmlp.threads import default_threads, thread_limits, threads_in_force, usable_threads
+
+from .helpers import run_cli
+
+
+def _numba(threads):
+    return min(threads, numba.config.NUMBA_NUM_THREADS)  # numba's pool size caps it
+
+
+def test_more_threads_than_cores_are_clamped():
+    cores = default_threads()
+    assert usable_threads(None) == cores
+    assert usable_threads(1) == 1
+    assert usable_threads(cores + 1000) == cores
+    with thread_limits(cores + 1000) as used:
+        assert used == cores
+        assert threads_in_force() == {"blas": cores, "numba": _numba(cores)}
+    with thread_limits(1):
+        assert threads_in_force() == {"blas": 1, "numba": 1}
+
+
+def test_the_cli_notes_the_clamp_and_records_the_threads_in_force(tmp_path):
+    out = tmp_path / "run.json"
+    proc = run_cli("train", "--threads", "1000", "--epochs", "1", "--layers", "16", "--quiet",
+                   "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    cores = default_threads()
+    note = [line for line in proc.stderr.splitlines() if "--threads 1000" in line]
+    assert note == [f"fastmlp: note: --threads 1000 is more than the {cores} cores this "
+                    f"process may use; using {cores}"]
+    run = json.loads(out.read_text())["run"]
+    assert run["threads"] == 1000  # what was asked for, beside what was used
+    assert run["effective_threads"] == {"blas": cores, "numba": _numba(cores)}
+    proc = run_cli("train", "--threads", "1", "--epochs", "1", "--layers", "16", "--quiet",
+                   "--out", out)
+    assert proc.returncode == 0 and "note" not in proc.stderr
+    assert json.loads(out.read_text())["run"]["effective_threads"] == {"blas": 1, "numba": 1}
