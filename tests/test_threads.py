@@ -41,3 +41,14 @@ def test_the_cli_notes_the_clamp_and_records_the_threads_in_force(tmp_path):
                    "--out", out)
     assert proc.returncode == 0 and "note" not in proc.stderr
     assert json.loads(out.read_text())["run"]["effective_threads"] == {"blas": 1, "numba": 1}
+
+
+def test_bench_measures_and_labels_only_the_threads_a_run_can_use(tmp_path):
+    cores = default_threads()
+    out = tmp_path / "bench.json"
+    proc = run_cli("bench", "--layers", "8", "--batch-size", "full", "--threads", "1",
+                   str(cores + 1000), "--repeats", "1", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    assert (f"asks for more than the {cores} cores this process may use; measuring "
+            f"{' '.join(map(str, sorted({1, cores})))}") in proc.stderr
+    assert sorted(row["threads"] for row in json.loads(out.read_text())) == sorted({1, cores})

@@ -53,7 +53,7 @@ def add_parser(subparsers):
 def run(args):
     from .. import bench, plots
     from ..peers import PEERS
-    from ..threads import default_threads
+    from ..threads import default_threads, usable_threads
 
     if args.plot is not None:
         try:
@@ -61,6 +61,13 @@ def run(args):
         except ImportError:
             raise FastMLPError("--plot needs matplotlib: pip install matplotlib") from None
     threads = args.threads or sorted({1, default_threads()})
+    # A run never uses more threads than cores (threads.usable_threads): a row must say what ran.
+    if any(usable_threads(t) < t for t in threads):
+        used = sorted({usable_threads(t) for t in threads})
+        print(f"fastmlp: note: --threads {' '.join(map(str, threads))} asks for more than the "
+              f"{default_threads()} cores this process may use; measuring "
+              f"{' '.join(map(str, used))}", file=sys.stderr)
+        threads = used
     peers = PEERS if args.peers else ()
     default_lr = ADAM_LR if args.optimizer == "adam" else BY_NAME["lr"].default
     rows = bench.run(args.layers or [list(BY_NAME["layers"].default)], args.batch_size,
