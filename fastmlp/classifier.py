@@ -70,10 +70,13 @@ class MLPClassifier:
                                f"{x.shape} and {y.shape}")
         return Split(x=x, y=y)
 
-    def fit(self, X, y, validation_data=None, test_data=None):
+    def fit(self, X, y, validation_data=None, test_data=None, max_memory=None):
         """Train on X, y. Validation accuracy (and early stopping) use validation_data if given,
         else val_fraction of X held out by a seed-determined permutation, as load_dataset
-        splits a training file; test accuracy is measured on test_data if given."""
+        splits a training file; test accuracy is measured on test_data if given. A run whose
+        planned memory exceeds what is available, or max_memory bytes (an int, or a size such
+        as "4GiB" as `fastmlp train --max-memory` takes), raises OutOfMemory before it
+        allocates."""
         self.config()  # every setting checked before the data is converted and split with them
         data = self._split(X, y)
         seed = val_fraction = None
@@ -86,13 +89,19 @@ class MLPClassifier:
             train, val = data, self._split(*validation_data)
         test = self._split(*test_data) if test_data is not None else None
         return self.fit_dataset(Dataset(IN_MEMORY, None, train, val, test, {}, seed,
-                                        val_fraction))
+                                        val_fraction), max_memory=max_memory)
 
     def fit_dataset(self, dataset, on_epoch=None, **options):
         """Train on a fastmlp Dataset (load_dataset); options go to fastmlp.train (save_path,
-        checkpoint_every, resume)."""
+        checkpoint_every, resume, max_memory)."""
+        from .plan import parse_size
         from .trainer import train
         config = self.config(IN_MEMORY if dataset.directory is None else dataset.name)
+        if options.get("max_memory") is not None:
+            try:
+                options["max_memory"] = parse_size(options["max_memory"])
+            except ValueError as e:
+                raise FastMLPError(f"max_memory: {e}") from None
         self.result_ = train(config, dataset, on_epoch, options=self.options(), **options)
         self.model_ = self.result_.model
         self.config_ = self.result_.config  # the run as it happened (dataset name included)

@@ -4,12 +4,13 @@ allocates, the refusal of a run that cannot fit (engine, classifier, bench, comm
 import argparse
 import tracemalloc
 
+import numpy as np
 import pytest
 
-from fastmlp import bench, plan, trainer
+from fastmlp import backward, bench, forward, plan, trainer
 from fastmlp.classifier import MLPClassifier
 from fastmlp.cli.options import memory_size
-from fastmlp.errors import OutOfMemory
+from fastmlp.errors import FastMLPError, OutOfMemory
 from fastmlp.settings import TrainConfig
 
 from .helpers import data32, error_line, run_cli
@@ -75,6 +76,19 @@ def test_classifier_and_bench_refuse_what_does_not_fit(monkeypatch):
         bench.make_trainer([8], 64, data)
 
 
+def test_the_classifier_takes_a_memory_limit():
+    data = data32(n_features=16)
+    with pytest.raises(OutOfMemory, match=r"needs .*; the limit given is 1000 B|KiB"):
+        MLPClassifier(layers=(8,), epochs=1).fit(data.train.x, data.train.y, max_memory=1000)
+    with pytest.raises(OutOfMemory, match="the limit given is 1.0 KiB"):
+        MLPClassifier(layers=(8,), epochs=1).fit(data.train.x, data.train.y, max_memory="1KiB")
+    with pytest.raises(FastMLPError, match="max_memory: 'lots' is not a size"):
+        MLPClassifier(layers=(8,), epochs=1).fit(data.train.x, data.train.y, max_memory="lots")
+    fitted = MLPClassifier(layers=(8,), epochs=1).fit(data.train.x, data.train.y,
+                                                       max_memory="1GiB")
+    assert fitted.n_iter_ == 1
+
+
 def test_a_memory_error_while_allocating_is_one_out_of_memory_line(monkeypatch):
     def no_memory(*args, **kwargs):
         raise MemoryError("Unable to allocate 37.5 GiB")
@@ -96,6 +110,81 @@ def test_memory_sizes(text, size):
 def test_bad_memory_sizes(text):
     with pytest.raises(argparse.ArgumentTypeError):
         memory_size(text)
+    with pytest.raises(ValueError):
+        plan.parse_size(text)
+
+
+# --- the time estimate ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("batch_size, augment_shift", [(None, 0), (None, 1), (32, 0)])
+def test_the_estimate_times_the_matmuls_the_engine_calls(monkeypatch, batch_size, augment_shift):
+    # The products the estimate times have the shapes and layouts of a real step's matmuls.
+    data = data32(n_features=16)  # 4 x 4 images: shifts need square ones
+    config = TrainConfig(layers=(12, 8), batch_size=batch_size, augment_shift=augment_shift,
+                         epochs=1, dtype="float32")
+    calls = []
+
+    def recording(a, b, out):
+        layout = ("tn" if not a.flags.c_contiguous else "nt" if not b.flags.c_contiguous
+                  else "nn")
+        calls.append((a.shape[0], a.shape[1], b.shape[1], layout))
+        return np.matmul(a, b, out=out)
+    monkeypatch.setattr(forward, "matmul", recording)
+    monkeypatch.setattr(backward, "matmul", recording)
+    trainer.make_trainer(config, data).epoch()
+    p = plan.plan_for(config, data)
+    step = plan.products(p, p.batch_size)
+    assert calls[:len(step)] == step
+    assert len(calls) == len(step) * -(-len(data.train.y) // p.batch_size)
+
+
+def test_the_probe_is_capped_in_every_dimension_and_in_volume():
+    assert plan.probe_shape(100, 784, 10) == [100, 784, 10]
+    assert plan.probe_shape(48000, 784, 128) == [4096, 784, 128]
+    m, k, n = plan.probe_shape(10**5, 10**5, 10**5)
+    assert m * k * n <= plan.PROBE_VOLUME and max(m, k, n) <= plan.PROBE_DIM
+
+
+def test_the_estimate_adds_up(monkeypatch):
+    # With the timings replaced by a fixed speed (1 GFLOP/s of multiply-adds, 1 GB/s copies),
+    # the estimate is plain arithmetic on the products and the traffic.
+    monkeypatch.setattr(plan, "matmul_seconds",
+                        lambda products, dtype: sum(m * k * n for m, k, n, _ in products) / 1e9)
+    monkeypatch.setattr(plan, "copy_bandwidth", lambda nbytes: 1e9)
+    p = plan.plan_run(TrainConfig(layers=(32,), batch_size=100, epochs=2), 784, 10, 4800, 1200,
+                      1000)
+    e = plan.estimate_time(p)
+    macs = 784 * 32 + 32 * 10  # per sample and pass
+    # forward and weight gradient of both layers; the input gradient of the second only
+    assert e.matmul_seconds == pytest.approx(4800 * (2 * macs + 32 * 10) / 1e9)
+    steps = 4800 / 100
+    other = plan.traffic_bytes(p, 100) / (plan.KERNEL_SHARE * 1e9) + plan.STEP_SECONDS
+    assert e.other_seconds == pytest.approx(steps * other)
+    eval_rows = 2200  # the largest evaluation: the validation and test splits at the end
+    per_sample = (eval_rows * macs / 1e9 + plan.traffic_bytes(p, eval_rows, training=False)
+                  / (plan.KERNEL_SHARE * 1e9) + plan.STEP_SECONDS) / eval_rows
+    assert e.eval_seconds == pytest.approx(1200 * per_sample)
+    assert e.once_seconds == pytest.approx(2200 * per_sample)
+    assert e.run_seconds == pytest.approx(2 * (e.train_seconds + e.eval_seconds)
+                                          + e.once_seconds)
+    adam = plan.plan_run(TrainConfig(layers=(32,), batch_size=100, optimizer="adam", lr=1e-3),
+                         784, 10, 4800, 1200, 0)
+    assert plan.traffic_bytes(adam, 100) == plan.traffic_bytes(p, 100) + \
+        4 * p.memory["parameters"]  # its two state arrays are read and written too
+
+
+def test_the_estimate_times_this_machine():
+    p = plan.plan_run(TrainConfig(layers=(32,), batch_size=128, epochs=2), 784, 10, 4800, 1200,
+                      0)
+    e = plan.estimate_time(p)
+    assert e.matmul_seconds > 0 and e.other_seconds > 0 and e.eval_seconds > 0
+    assert e.matmul_gflops > 0 and e.bandwidth > 0
+
+
+@pytest.mark.parametrize("seconds, text", [(0.0263, "0.0263 s"), (95, "95 s"), (400, "6.7 min"),
+                                           (1e5, "27.8 h"), (1.3e7, "150 days")])
+def test_durations(seconds, text):
+    assert plan.duration_text(seconds) == text
 
 
 def test_a_run_that_cannot_fit_is_one_line_exit_2_and_writes_nothing(tmp_path):

@@ -40,24 +40,13 @@ def output_path(text):
     return path
 
 
-# Units of --max-memory: SI multiples (MB = 10^6) and binary ones (MiB = 2^20; a bare K, M,
-# G or T is binary too, as in ulimit and free).
-_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-               **{p + s: 2**(10 * i) for i, p in enumerate("kmgt", 1) for s in ("", "ib")}}
-
-
 def memory_size(text):
     """argparse's `type` for a size in bytes: 4GiB, 500MB, 1.5G, 1000000."""
-    number = text.strip().rstrip("bBiIkKmMgGtT")
-    unit = text.strip()[len(number):].lower()
+    from ..plan import parse_size
     try:
-        value = float(number) * _SIZE_UNITS[unit]
-    except (ValueError, KeyError):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a size (examples: 4GiB, 500MB, 1.5G)") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: a size must be positive")
-    return int(value)
+        return parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_quiet(parser):

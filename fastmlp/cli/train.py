@@ -119,15 +119,16 @@ def note_thread_clamp(threads):
 
 def dry_run(config, options, dataset, max_memory):
     """Print the run's plan; refuse it as the run would when it does not fit."""
-    from ..plan import available_bytes, check_fits, gemm_peak_gflops, plan_for, report
+    from .. import plan as planning
     from ..threads import thread_limits
 
-    plan = plan_for(config, dataset)
+    plan = planning.plan_for(config, dataset)
     with thread_limits(options.threads) as threads:
-        peak = gemm_peak_gflops(config.dtype, threads)
-    available = available_bytes()
-    print(report(plan, config.optimizer, peak, threads, available))
-    check_fits(plan, max_memory, available)
+        peak = planning.gemm_peak_gflops(config.dtype, threads)
+        estimate = planning.estimate_time(plan)
+    available = planning.available_bytes()
+    print(planning.report(plan, config.optimizer, estimate, peak, threads, available))
+    planning.check_fits(plan, max_memory, available)
 
 
 def run(args):
