@@ -109,8 +109,7 @@ def plan_run(config, n_features, n_classes, n_train, n_val, n_test):
         "transposed inputs": n_train * n_features * itemsize if in_place else 0,
         "evaluation workspace": buffer_bytes(buffer_shapes(sizes, dtype, eval_rows,
                                                            gather=False)),
-        # The trainer keeps the best weights even without early stopping: checkpoints save them.
-        "best weights": params,
+        "best weights": params if config.patience else 0,  # early stopping's copy
     }
     test_every_epoch = n_test and config.eval_every == 1
     return Plan(sizes, dtype.name, batch, n_train, n_val + (n_test if test_every_epoch else 0),

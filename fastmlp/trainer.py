@@ -141,11 +141,12 @@ class Trainer:
 
 class _EarlyStopping:
     """Keeps a copy of the best weights by validation accuracy or loss; `stop` once `patience`
-    epochs pass without improvement."""
+    epochs pass without improvement. Without patience it keeps nothing: the run returns its last
+    weights."""
 
     def __init__(self, model, metric, patience):
         self.metric, self.patience = metric, patience
-        self.best_params = model.params.copy()
+        self.best_params = model.params.copy() if patience else None
         self.best_epoch, self.best, self.waited = 0, None, 0
 
     def update(self, model, stats):
@@ -165,10 +166,14 @@ class _EarlyStopping:
     def state(self):
         return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited}
 
-    def restore(self, state, best_params):
+    def restore(self, state, arrays):
         self.best, self.best_epoch, self.waited = state["best"], state["best_epoch"], \
             state["waited"]
-        np.copyto(self.best_params, best_params)
+        if self.patience:
+            np.copyto(self.best_params, arrays["best_params"])
+
+    def arrays(self):
+        return {} if self.best_params is None else {"best_params": self.best_params}
 
 
 @contextmanager
@@ -292,7 +297,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                                    f"{resume.dataset[key]!r}, this one {record[key]!r}")
         np.copyto(model.params, resume.model.params)
         trainer.restore(resume.state["trainer"], resume.arrays)
-        early.restore(resume.state["early"], resume.arrays["best_params"])
+        early.restore(resume.state["early"], resume.arrays)
         history = [EpochStats(**e) for e in resume.history]
         first_epoch = len(history) + 1
         # Checkpoints from before the rule kept no initial loss: their first epoch's stands in.
@@ -305,7 +310,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                         dataset.record(),
                         {"trainer": trainer_state, "early": early.state(),
                          "initial_loss": initial_loss},
-                        {**arrays, "best_params": early.best_params})
+                        {**arrays, **early.arrays()})
 
     # Overflow shows up as a non-finite loss, which ends the run with a clear message; numpy's
     # warnings from inside the matmuls would only repeat it less clearly.

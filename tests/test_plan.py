@@ -211,9 +211,10 @@ def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path):
     flops = 2 * (2 * (784 * 256 + 256 * 10) + 256 * 10)
     assert f"training FLOPs: {flops:,} per sample" in out
     for part in ("parameters", "gradients", "optimizer state", "training workspace", "data",
-                 "evaluation workspace", "best weights", "total"):
+                 "evaluation workspace", "total"):
         assert f"\n  {part} " in out
     assert "transposed inputs" not in out  # minibatches: no transposed copy
+    assert "best weights" not in out  # no early stopping: no copy
     assert "s for 3 epochs" in out and "GEMM peak" in out
     assert list(tmp_path.iterdir()) == []
     # A dry run of what cannot fit prints the plan, then refuses as the run would.
