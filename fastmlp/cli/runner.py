@@ -76,7 +76,7 @@ def execute(args, experiments, seeds, store):
     workers, threads = plan_threads(args)
     options = RunOptions(threads=threads, data_dir=args.data_dir)
     failed, noted = [], set()
-    if resumed and not args.quiet:
+    if resumed:
         print(f"fastmlp: {resumed} of {len(keys)} runs read back from {store.directory} "
               f"(--fresh runs them again)", file=sys.stderr)
 
