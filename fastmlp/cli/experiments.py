@@ -2,14 +2,12 @@
 process), summarised beside the figures the documents reported, written as Markdown, JSON and
 PNG from the run records."""
 import shlex
-import sys
 from pathlib import Path
 
 from ..atomic import write_atomically
-from ..errors import FastMLPError
 from . import add_command
 from .options import add_quiet, add_setting, at_least
-from .runner import add_execution_options, execute, finish
+from .runner import add_execution_options, finish, run_grid
 
 # The overrides that change the numbers, in the order the reproducing command gives them.
 OVERRIDES = ("seeds", "epochs", "dtype", "threads")
@@ -64,21 +62,9 @@ def reproducing_command(args):
     return shlex.join(words)
 
 
-def _can_plot():
-    try:
-        import matplotlib  # noqa: F401  (an optional extra: without it, no PNG)
-    except ImportError:
-        print("fastmlp: note: matplotlib is not installed, so no PNG will be written "
-              "(pip install matplotlib)", file=sys.stderr)
-        return False
-    return True
-
-
 def run(args):
     from .. import report
     from ..grid import load_grid, select
-    from ..records import RecordStore
-    from ..runs import runs_from_records
     from ..threads import default_threads
 
     # Everything that can be refused is refused before the first run, not an hour later.
@@ -87,17 +73,7 @@ def run(args):
     seeds = args.seeds or grid.seeds
     readme = None if args.update_readme is None else report.read_readme(args.update_readme)
     out_dir = Path(args.out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FastMLPError(f"cannot create {out_dir}: {e.strerror or e}") from None
-    can_plot = _can_plot()
-
-    store = RecordStore(out_dir)
-    outcome = execute(args, chosen, seeds, store)
-    runs = runs_from_records(chosen, seeds, outcome.records)
-    if not runs:
-        finish(outcome, seeds * len(chosen), store)
+    store, outcome, runs, can_plot = run_grid(args, chosen, seeds, out_dir)
     reported = [e for e in chosen if any(r.experiment == e.name for r in runs)]
     rows = report.summarize(reported, runs)
     command, date = reproducing_command(args), report.today()

@@ -172,6 +172,35 @@ def _note_threads(record, asked, noted, bar):
               f"with OPENBLAS_NUM_THREADS={asked} NUMBA_NUM_THREADS={asked}", file=sys.stderr)
 
 
+def can_plot():
+    try:
+        import matplotlib  # noqa: F401  (an optional extra: without it, no PNG)
+    except ImportError:
+        print("fastmlp: note: matplotlib is not installed, so no PNG will be written "
+              "(pip install matplotlib)", file=sys.stderr)
+        return False
+    return True
+
+
+def run_grid(args, experiments, seeds, out_dir):
+    """Create `out_dir`, say whether a PNG can be drawn, run the grid into its record store:
+    (store, Outcome, the Runs that have a result, whether to plot)."""
+    from ..records import RecordStore
+    from ..runs import runs_from_records
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FastMLPError(f"cannot create {out_dir}: {e.strerror or e}") from None
+    plot = can_plot()
+    store = RecordStore(out_dir)
+    outcome = execute(args, experiments, seeds, store)
+    runs = runs_from_records(experiments, seeds, outcome.records)
+    if not runs:
+        finish(outcome, seeds * len(experiments), store)
+    return store, outcome, runs, plot
+
+
 def finish(outcome, total, store):
     """After the reports are written: exit 130 when interrupted, 2 when runs failed."""
     missing = total - len(outcome.records)

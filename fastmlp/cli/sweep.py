@@ -4,11 +4,9 @@ import sys
 from pathlib import Path
 
 from ..atomic import write_atomically
-from ..errors import FastMLPError
 from . import add_command
-from .experiments import _can_plot
 from .options import add_quiet, add_setting, existing_file
-from .runner import add_execution_options, execute, finish
+from .runner import add_execution_options, finish, run_grid
 
 
 def add_parser(subparsers):
@@ -38,9 +36,8 @@ def add_parser(subparsers):
 
 def run(args):
     from .. import leaderboard, report
-    from ..records import RecordStore
-    from ..runs import runs_from_records
     from ..sweep import load_sweep
+    from ..threads import default_threads
 
     sweep = load_sweep(args.spec)
     total = len(sweep.points) * sweep.seeds
@@ -50,21 +47,12 @@ def run(args):
         print(f"{len(sweep.points)} points x {sweep.seeds} seeds = {total} runs")
         return
     out_dir = Path(args.out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise FastMLPError(f"cannot create {out_dir}: {e.strerror or e}") from None
-    can_plot = _can_plot()
-    store = RecordStore(out_dir)
-    outcome = execute(args, sweep.points, sweep.seeds, store)
-    runs = runs_from_records(sweep.points, sweep.seeds, outcome.records)
-    if not runs:
-        finish(outcome, total, store)
+    store, outcome, runs, can_plot = run_grid(args, sweep.points, sweep.seeds, out_dir)
     rows = leaderboard.rank(sweep, runs)
     command = " ".join(["fastmlp", "sweep", str(args.spec)]
                        + (["--threads", str(args.threads)] if args.threads else []))
     date = report.today()
-    machine = report.machine(outcome.cluster["threads"], outcome.cluster)
+    machine = report.machine(outcome.cluster["threads"] or default_threads(), outcome.cluster)
     text = leaderboard.markdown(sweep, rows, report.provenance_line(command, date, machine))
     context = {"command": command, "date": date, "machine": machine, "spec": sweep.path,
                "search": sweep.search, "metric": sweep.metric, "seeds": sweep.seeds,
