@@ -9,7 +9,6 @@ Workers load their own data from their own disk with the checksummed lookup; not
 travels: a task is a Job (a frozen TrainConfig) and its result a record of a few hundred kB.
 """
 import logging
-import os
 import signal
 import threading
 import time
@@ -42,8 +41,6 @@ def connect(workers, threads, scheduler=None, scheduler_file=None, dashboard=Fal
     or to an embedded LocalCluster of `workers` single-task worker processes whose runs use
     `threads` BLAS and numba threads each. Closed (and the cluster shut down) on exit."""
     if scheduler is not None or scheduler_file is not None:
-        if scheduler_file is not None and not os.path.isfile(scheduler_file):
-            raise FastMLPError(f"scheduler file {scheduler_file} not found")
         try:
             with dask.config.set({"distributed.comm.timeouts.connect": CONNECT_TIMEOUT}):
                 client = distributed.Client(scheduler, scheduler_file=scheduler_file,

@@ -144,3 +144,13 @@ def test_dry_run_lists_the_points_and_a_bad_spec_is_one_line(tmp_path):
     assert proc.stdout.splitlines()[-1] == "24 points x 2 seeds = 48 runs"
     error_line(run_cli("sweep", write(tmp_path, "metric = \"test_acc\"\n" + SPEC)), "metric")
     error_line(run_cli("sweep", tmp_path / "nope.toml"), "nope.toml")
+
+
+def test_cluster_options_errors_are_one_line_before_any_run(tmp_path):
+    spec = write(tmp_path, SPEC)
+    error_line(run_cli("sweep", spec, "--scheduler-file", tmp_path / "nope.json", "--out-dir",
+                       tmp_path / "out"), "scheduler file", "nope.json")
+    assert not (tmp_path / "out").exists()
+    error_line(run_cli("sweep", spec, "--workers", 2, "--scheduler", "tcp://127.0.0.1:1"),
+               "not allowed with")
+    error_line(run_cli("sweep", spec, "--workers", -1), "--workers")

@@ -2,7 +2,9 @@
 process, an embedded Dask cluster, an existing scheduler), resuming from the record store, the
 progress display, and the outcome every report is built from."""
 import sys
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import FastMLPError, TrainingInterrupted
 from .options import at_least
@@ -94,9 +96,7 @@ def execute(args, experiments, seeds, store):
     if not todo:
         return Outcome(records, failed, True, resumed, cluster)
     if on_cluster(args):
-        complete = _on_cluster(args, todo, options, workers, threads, keep)
-        cluster["workers"] = complete[1]
-        complete = complete[0]
+        complete, cluster["workers"] = _on_cluster(args, todo, options, workers, threads, keep)
     else:
         complete = _in_process(args, todo, options, keep)
     return Outcome(records, failed, complete, resumed, cluster)
@@ -125,7 +125,8 @@ def _on_cluster(args, jobs, options, workers, threads, keep):
         if args.dashboard and client.dashboard_link:
             print(f"fastmlp: dashboard at {client.dashboard_link}", file=sys.stderr)
         with run_bar(len(jobs), args.quiet) as bar:
-            running, failed = {}, []
+            # Epoch events arrive on the client's event-loop thread, the rest on this one.
+            running, failed, lock = {}, [], threading.Lock()
 
             def show():
                 epochs = ", ".join(f"{j.label} e{e}" for j, e in running.values())
@@ -133,21 +134,24 @@ def _on_cluster(args, jobs, options, workers, threads, keep):
                                     + (f" | {epochs}" if epochs else ""), refresh=True)
 
             def on_start(job):
-                running[job.key] = (job, 0)
-                show()
-
-            def on_epoch(job, event):
-                if job.key in running:
-                    running[job.key] = (job, event["epoch"])
+                with lock:
+                    running[job.key] = (job, 0)
                     show()
 
+            def on_epoch(job, event):
+                with lock:
+                    if job.key in running:
+                        running[job.key] = (job, event["epoch"])
+                        show()
+
             def on_record(job, record):
-                running.pop(job.key, None)
-                if record["status"] != "ok":
-                    failed.append(job)
-                keep(job, record, bar)
-                bar.update()
-                show()
+                with lock:
+                    running.pop(job.key, None)
+                    if record["status"] != "ok":
+                        failed.append(job)
+                    keep(job, record, bar)
+                    bar.update()
+                    show()
 
             def on_interrupt():
                 bar.write(f"fastmlp: interrupted: letting the {len(running)} running runs "
@@ -188,6 +192,8 @@ def run_grid(args, experiments, seeds, out_dir):
     from ..records import RecordStore
     from ..runs import runs_from_records
 
+    if args.scheduler_file is not None and not Path(args.scheduler_file).is_file():
+        raise FastMLPError(f"scheduler file {args.scheduler_file} not found")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
