@@ -7,6 +7,7 @@ failing run leaves an error record while the others finish; data whose checksums
 with an error record; Ctrl-C lets running runs finish and exits 130."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -148,12 +149,20 @@ def in_process(grid, threads=1):
     return results
 
 
-def test_cluster_runs_equal_in_process_runs_bit_for_bit(cluster, tmp_path):
-    grid = write_grid(tmp_path, GRID)
-    proc = on_cluster(cluster, grid, tmp_path / "out", "--threads", 1)
+@pytest.fixture(scope="module")
+def grid_run(cluster, tmp_path_factory):
+    """GRID run once on the cluster at one thread: the grid file, its output and the process."""
+    root = tmp_path_factory.mktemp("grid")
+    grid = write_grid(root, GRID)
+    proc = on_cluster(cluster, grid, root / "out", "--threads", 1)
     assert proc.returncode == 0, proc.stderr
-    found = records(tmp_path / "out")
-    expected = in_process(grid)
+    return {"grid": grid, "out": root / "out", "proc": proc}
+
+
+def test_cluster_runs_equal_in_process_runs_bit_for_bit(grid_run):
+    proc = grid_run["proc"]
+    found = records(grid_run["out"])
+    expected = in_process(grid_run["grid"])
     assert set(found) == set(expected)
     for run, record in found.items():
         assert record["status"] == "ok"
@@ -162,7 +171,7 @@ def test_cluster_runs_equal_in_process_runs_bit_for_bit(cluster, tmp_path):
         assert record["worker"].startswith("tcp://127.0.0.1:")
         assert {"fastmlp", "numpy", "numba", "distributed"} <= set(record["versions"])
     assert len({r["worker"] for r in found.values()}) == 2  # both workers took runs
-    report = json.loads((tmp_path / "out" / "experiments.json").read_text())
+    report = json.loads((grid_run["out"] / "experiments.json").read_text())
     assert [(r["experiment"], r["seed"]) for r in report["runs"]] == [
         ("full", 0), ("full", 1), ("mini", 0), ("mini", 1)]
     assert "Dask cluster at" in proc.stdout
@@ -205,10 +214,9 @@ def test_a_sigkilled_workers_run_is_run_again_with_the_same_history(cluster, tmp
     assert client.wait_for_workers(2, timeout=30) is None  # the nanny brought one back
 
 
-def test_a_deleted_record_is_the_only_run_done_again(cluster, tmp_path):
-    grid = write_grid(tmp_path, GRID)
-    out = tmp_path / "out"
-    assert on_cluster(cluster, grid, out).returncode == 0
+def test_a_deleted_record_is_the_only_run_done_again(cluster, grid_run, tmp_path):
+    grid, out = grid_run["grid"], tmp_path / "out"
+    shutil.copytree(grid_run["out"], out)
     paths = sorted((out / "runs").glob("*.json"))
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in paths}
     deleted = paths[0]
