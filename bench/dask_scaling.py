@@ -3,8 +3,8 @@ line (`fastmlp experiments GRID --workers N --threads 1 --fresh`: an embedded cl
 single-threaded worker processes on loopback, start-up and shutdown included), beside the same
 grid in one process at 1 and at every core's threads. Writes JSON and a PNG.
 
-    flock /tmp/fastmlp-cpu.lock python bench/dask_scaling.py --workers 1 2 3 --repeats 2 \
-        --out docs/dask-scaling
+    flock /tmp/fastmlp-cpu.lock python bench/dask_scaling.py --grid full --workers 1 2 3 \
+        --repeats 2 --out docs/dask-scaling-full
 
 Workers above the machine's cores cannot scale (they take turns on the cores): measured anyway,
 to show it.
@@ -19,19 +19,22 @@ import tempfile
 import time
 from pathlib import Path
 
-# Eight runs of a few seconds each at one thread: two experiments, four seeds.
-GRID = """\
+# Eight runs of a few seconds each at one thread: two experiments, four seeds; full-batch
+# gradient descent (the documents' protocol: large GEMMs, which scale with threads) or
+# minibatches of 128 (small steps, which do not).
+GRIDS = {name: f"""\
 seeds = 4
 [defaults]
-epochs = 15
+epochs = {epochs}
 init = "he"
+batch_size = {batch}
 [[experiment]]
 name = "deep"
 layers = [128, 64, 32]
 [[experiment]]
 name = "wide"
 layers = [128]
-"""
+""" for name, epochs, batch in (("full", 6, '"full"'), ("mini", 3, 128))}
 
 
 def timed(args, out_dir):
@@ -44,6 +47,7 @@ def timed(args, out_dir):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", choices=GRIDS, default="full")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default="docs/dask-scaling", help="PATH: writes PATH.json and "
@@ -51,8 +55,8 @@ def main():
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         grid = Path(tmp) / "grid.toml"
-        grid.write_text(GRID)
-        runs = GRID.count("[[experiment]]") * 4
+        grid.write_text(GRIDS[args.grid])
+        runs = GRIDS[args.grid].count("[[experiment]]") * 4
         modes = [(f"{w} workers x 1 thread", w, [str(grid), "--workers", str(w), "--threads",
                                                  "1"]) for w in args.workers]
         modes += [("in-process, 1 thread", 0, [str(grid), "--workers", "0", "--threads", "1"]),
@@ -69,8 +73,10 @@ def main():
             for label, w, _ in modes]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    result = {"grid": GRID, "cores": os.cpu_count(), "repeats": args.repeats, "rows": rows,
-              "command": " ".join(["python", "bench/dask_scaling.py", "--workers",
+    result = {"grid": GRIDS[args.grid], "name": args.grid, "cores": os.cpu_count(),
+              "repeats": args.repeats, "rows": rows,
+              "command": " ".join(["python", "bench/dask_scaling.py", "--grid", args.grid,
+                                   "--workers",
                                    *map(str, args.workers), "--repeats", str(args.repeats)])}
     out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     plot(result, out.with_suffix(".png"))
@@ -103,8 +109,9 @@ def plot(result, path):
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(f"{result['rows'][0]['runs']} runs of a small grid, {result['cores']}-core "
-                 "machine", fontsize=10)
+    batch = "full batch" if result["name"] == "full" else "batch 128"
+    ax.set_title(f"{result['rows'][0]['runs']} runs of a small grid ({batch}), "
+                 f"{result['cores']}-core machine", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
