@@ -56,7 +56,8 @@ def plan_threads(args):
         workers = max(1, default_threads() // threads)
     elif args.scheduler is None and args.scheduler_file is None and \
             workers * threads > default_threads():
-        print(f"fastmlp: note: {workers} workers x {threads} threads is more than the "
+        per_run = f"{threads} thread{'s' if threads > 1 else ''}"
+        print(f"fastmlp: note: {workers} workers x {per_run} is more than the "
               f"{default_threads()} cores; the runs will take turns on them", file=sys.stderr)
     return workers, threads
 
