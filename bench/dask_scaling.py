@@ -67,9 +67,12 @@ def main():
             for label, _, command in modes:
                 seconds[label].append(timed(command, Path(tmp) / "out"))
                 print(f"{label}: {seconds[label][-1]:.1f} s", file=sys.stderr)
+    # The best of the repeats counts: the host is shared, and other guests' load only ever
+    # slows a command down (the same command took 26 s and 43 s in one session).
     rows = [{"mode": label, "workers": w, "runs": runs, "seconds": seconds[label],
+             "best_seconds": min(seconds[label]),
              "median_seconds": statistics.median(seconds[label]),
-             "runs_per_minute": 60 * runs / statistics.median(seconds[label])}
+             "runs_per_minute": 60 * runs / min(seconds[label])}
             for label, w, _ in modes]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +84,8 @@ def main():
     out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     plot(result, out.with_suffix(".png"))
     for r in rows:
-        print(f"| {r['mode']} | {r['median_seconds']:.1f} s | {r['runs_per_minute']:.1f} |")
+        print(f"| {r['mode']} | {r['best_seconds']:.1f} s | {r['median_seconds']:.1f} s | "
+              f"{r['runs_per_minute']:.1f} |")
 
 
 def plot(result, path):
@@ -105,7 +109,7 @@ def plot(result, path):
             fontsize=8)
     ax.set_xticks(workers)
     ax.set_xlabel("worker processes")
-    ax.set_ylabel("runs per minute (median)")
+    ax.set_ylabel("runs per minute (best of the repeats)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
