@@ -174,8 +174,16 @@ def _protocol(rows):
             f"validation / {_distinct(rows, 'n_test', _count)} test images.")
 
 
-def markdown(rows, provenance_line):
-    """The summary table, the verdict rule, notes, epoch-wise tables and where they came from."""
+def missing_runs(experiments, seeds, runs):
+    """"NAME seed S" of every run of the grid that has no result (interrupted, or failed)."""
+    have = {(r.experiment, r.seed) for r in runs}
+    return [f"{e.name} seed {s}" for e in experiments for s in range(seeds)
+            if (e.name, s) not in have]
+
+
+def markdown(rows, provenance_line, missing=()):
+    """The summary table, the verdict rule, notes, epoch-wise tables and where they came from;
+    `missing` names the runs of the grid that have no result."""
     out = [
         _protocol(rows),
         "",
@@ -203,6 +211,10 @@ def markdown(rows, provenance_line):
     notes = [f"- \\* {r['name']}: {r['note']}" for r in rows if r["note"]]
     if notes:
         out += ["", *notes]
+    if missing:
+        out += ["", f"**Incomplete: {len(missing)} run{'s' if len(missing) > 1 else ''} of "
+                f"the grid {'have' if len(missing) > 1 else 'has'} no result** (interrupted or "
+                f"failed; the same command runs them): {', '.join(missing)}."]
     for r in rows:
         if r["epoch_table"]:
             out += ["", *_epoch_markdown(r)]
@@ -240,17 +252,29 @@ def cpu_model():
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
-def machine(threads):
+def machine(threads, cluster=None):
+    """This machine; with `cluster` ({"workers", "threads", "scheduler"} of a Dask cluster's
+    runs), that too (the CPU is this machine's: an external cluster's workers may differ)."""
     import numba
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__}
+    found = {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
+             "python": platform.python_version(), "numpy": np.__version__,
+             "numba": numba.__version__}
+    if cluster is not None and cluster.get("workers"):
+        found["dask"] = cluster
+    return found
 
 
 def provenance_line(command, date, m):
+    dask = m.get("dask")
+    if dask is None:
+        used = f"{m['threads']} threads used"
+    else:
+        where = (f"the Dask cluster at {dask['scheduler']}" if dask["scheduler"]
+                 else "an embedded Dask cluster")
+        used = (f"{where} of {dask['workers']} workers, {m['threads']} "
+                f"thread{'s' if m['threads'] > 1 else ''} per run")
     return (f"Produced by `{command}` on {date}: {m['cpu']}, {m['cores']} cores "
-            f"({m['threads']} threads used), Python {m['python']}, numpy {m['numpy']}, "
-            f"numba {m['numba']}.")
+            f"({used}), Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}.")
 
 
 def today():

@@ -80,8 +80,8 @@ def tiny(tmp_path_factory):
     readme = root / "README.md"
     readme.write_text(README)
     out = root / "results" / "nested"  # created, parents too
-    proc = run_cli("experiments", grid, "--out-dir", out, "--threads", 2, "--update-readme",
-                   readme)
+    proc = run_cli("experiments", grid, "--out-dir", out, "--threads", 2, "--workers", 0,
+                   "--update-readme", readme)
     assert proc.returncode == 0, proc.stderr
     return {"proc": proc, "out": out, "readme": readme,
             "report": json.loads((out / "experiments.json").read_text())}
@@ -104,7 +104,8 @@ def final_values(report, name, metric):
 def test_writes_markdown_json_and_png_and_prints_the_markdown(tiny):
     out = tiny["out"]
     assert sorted(p.name for p in out.iterdir()) == [
-        "experiments.json", "experiments.md", "experiments.png"]  # no temporary files left
+        "experiments.json", "experiments.md", "experiments.png", "runs"]  # no temporary files
+    assert len(list((out / "runs").iterdir())) == 4  # one record per run
     assert tiny["proc"].stdout == (out / "experiments.md").read_text()
     assert (out / "experiments.png").read_bytes().startswith(PNG_MAGIC)
     assert "epoch" in tiny["proc"].stderr  # the progress bar
@@ -178,14 +179,17 @@ def test_epochs_override_quiet_and_no_matplotlib(tmp_path):
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text(
         "raise ModuleNotFoundError(\"No module named 'matplotlib'\", name='matplotlib')\n")
-    env = {**__import__("os").environ, "PYTHONPATH": str(shadow.parent)}
+    os = __import__("os")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(shadow.parent), *filter(None, [os.environ.get("PYTHONPATH")])])}
     out = tmp_path / "out"
     proc = run_cli("experiments", write_grid(tmp_path), "--only", "two", "--seeds", 1,
-                   "--epochs", 1, "--quiet", "--out-dir", out, env=env)
+                   "--epochs", 1, "--quiet", "--out-dir", out, "--workers", 0, env=env)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "matplotlib" in lines[0] and "PNG" in lines[0]  # no bar either
-    assert sorted(p.name for p in out.iterdir()) == ["experiments.json", "experiments.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["experiments.json", "experiments.md",
+                                                     "runs"]
     row = table_rows(proc.stdout)["two"]
     assert row[3] == "1 (documented: 3)" and row[9] == "not compared (1 of 3 epochs)"
     assert "overridden" in proc.stdout and "--epochs 1" in proc.stdout

@@ -24,6 +24,7 @@ COMMANDS = {
     "plot": ("plot", "draw loss and accuracy curves of a run"),
     "bench": ("bench", "measure training throughput per configuration and thread count"),
     "experiments": ("experiments", "run the source documents' experiments over several seeds"),
+    "sweep": ("sweep", "grid or random search over any settings, ranked by validation"),
     "download": ("download",
                  "fetch a dataset's four IDX files (checksummed) into the user cache"),
 }

@@ -1,0 +1,135 @@
+"""A sweep's leaderboard: its points ranked by the mean over seeds of the chosen metric
+(validation by default; the test accuracy is shown, never ranked by), as Markdown, CSV and JSON,
+and a plot of the metric against each swept setting."""
+import csv
+import io
+import json
+
+import numpy as np
+
+from .report import spread
+from .sweep import METRICS
+
+SHOWN = ("val_acc", "test_acc", "val_loss", "train_acc")  # beside the ranking metric
+
+
+def _final(run):
+    return run.result.final
+
+
+def rank(sweep, runs):
+    """One row per point, best first (points without a finished run last, unranked): its
+    swept values, the metric's spread over seeds, and the other figures' means."""
+    higher = METRICS[sweep.metric]
+    rows = []
+    for point in sweep.points:
+        own = [r for r in runs if r.experiment == point.name]
+        values = {a.name: getattr(point.config, a.name) for a in sweep.axes}
+        row = {"point": point.name, "settings": point.note,
+               "values": {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()},
+               "seeds": [r.seed for r in own], "metric": sweep.metric}
+        if own:
+            finals = [_final(r) for r in own]
+            row["score"] = spread([getattr(f, sweep.metric) for f in finals])
+            for m in SHOWN:
+                measured = [getattr(f, m) for f in finals]
+                row[m] = None if None in measured else float(np.mean(measured))
+            row["wall_seconds_mean"] = float(np.mean([r.result.wall_seconds for r in own]))
+        rows.append(row)
+    done = sorted((r for r in rows if "score" in r),
+                  key=lambda r: -r["score"]["mean"] if higher else r["score"]["mean"])
+    for i, row in enumerate(done, 1):
+        row["rank"] = i
+    return done + [r for r in rows if "score" not in r]
+
+
+def _pct(value, metric):
+    if value is None:
+        return "—"
+    return f"{100 * value:.2f}" if metric.endswith("acc") else f"{value:.4f}"
+
+
+def _score(row):
+    s = row["score"]
+    mean = _pct(s["mean"], row["metric"])
+    return mean if s["n"] == 1 else f"{mean} ± {_pct(s['std'], row['metric'])}"
+
+
+def markdown(sweep, rows, provenance_line):
+    unit = " %" if sweep.metric.endswith("acc") else ""
+    out = [f"Sweep `{sweep.path}`: {len(sweep.points)} points ({sweep.search} search over "
+           f"{', '.join(a.name for a in sweep.axes)}), seeds 0..{sweep.seeds - 1} each, ranked "
+           f"by the mean {sweep.metric} of the last epoch (best first; the test accuracy is "
+           "reported, never used to rank).", "",
+           f"| rank | point | settings | {sweep.metric}{unit} (mean ± std) | validation % | "
+           "test % | seeds | wall time / run |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        if "score" not in r:
+            out.append(f"| — | {r['point']} | {r['settings']} | no finished run | — | — | 0 | "
+                       "— |")
+            continue
+        out.append(f"| {r['rank']} | {r['point']} | {r['settings']} | {_score(r)} | "
+                   f"{_pct(r['val_acc'], 'acc')} | {_pct(r['test_acc'], 'acc')} | "
+                   f"{len(r['seeds'])} | {r['wall_seconds_mean']:.1f} s |")
+    out += ["", provenance_line]
+    return "\n".join(out) + "\n"
+
+
+def to_csv(rows):
+    buffer = io.StringIO()
+    names = ["rank", "point", "settings", "metric", "mean", "std", "n", *SHOWN,
+             "wall_seconds_mean"]
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        score = r.get("score", {})
+        writer.writerow({"rank": r.get("rank", ""), "point": r["point"],
+                         "settings": r["settings"], "metric": r["metric"],
+                         "mean": score.get("mean", ""), "std": score.get("std", ""),
+                         "n": score.get("n", 0),
+                         **{m: "" if r.get(m) is None else r[m] for m in SHOWN},
+                         "wall_seconds_mean": r.get("wall_seconds_mean", "")})
+    return buffer.getvalue()
+
+
+def to_json(rows, context):
+    return json.dumps({**context, "leaderboard": rows}, indent=1) + "\n"
+
+
+def plot(sweep, rows):
+    """PNG bytes: the metric's mean over seeds (with its standard deviation) against each
+    swept setting, one panel per setting; numbers on a numeric axis (logarithmic for log
+    ranges and draws), other values side by side (needs matplotlib)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ranked = [r for r in rows if "score" in r]
+    fig, axes = plt.subplots(1, len(sweep.axes), figsize=(4.5 * len(sweep.axes), 3.8),
+                             squeeze=False)
+    scale = 100 if sweep.metric.endswith("acc") else 1
+    y = np.array([scale * r["score"]["mean"] for r in ranked])
+    err = np.array([scale * r["score"]["std"] for r in ranked])
+    for ax, axis in zip(axes.flat, sweep.axes):
+        values = [r["values"][axis.name] for r in ranked]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric:
+            x = np.array(values, dtype=float)
+        else:
+            labels = list(dict.fromkeys(map(str, values)))
+            x = np.array([labels.index(str(v)) for v in values], dtype=float)
+            ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        ax.errorbar(x, y, yerr=err, fmt="o", color="C0", ecolor="0.6", capsize=3)
+        if numeric and axis.log:
+            ax.set_xscale("log")
+        ax.set_xlabel(axis.name)
+        ax.set_ylabel(f"{sweep.metric}{' %' if scale == 100 else ''}")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"fastmlp sweep: {sweep.metric} (mean ± std over seeds) per point")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
