@@ -73,12 +73,12 @@ def run_seed(contestant, config, seed, threads, python=sys.executable):
     return run
 
 
-def race(config, contestants, seeds, threads, log=None):
-    """SeedRuns of every contestant over seeds 0..seeds-1, contestants taking turns by seed so
-    that a drift in the machine's speed hits them alike."""
+def race(config, seeds, threads, log=None):
+    """SeedRuns of every contestant over its seeds 0..seeds[contestant]-1, the contestants
+    taking turns by seed so that a drift in the machine's speed hits them alike."""
     runs = []
-    for seed in range(seeds):
-        for contestant in contestants:
+    for seed in range(max(seeds.values())):
+        for contestant in (c for c, n in seeds.items() if seed < n):
             run = run_seed(contestant, config, seed, threads)
             if log is not None:
                 done = f"{len(run.epochs)} epochs" if run.error is None else run.error

@@ -66,6 +66,9 @@ def add_parser(subparsers):
                       help="the accuracy the target is of (default: test)")
     race.add_argument("--seeds", type=at_least(1), default=5,
                       help="seeds 0..N-1, each in its own process (default: 5)")
+    race.add_argument("--peer-seeds", type=at_least(1), metavar="N",
+                      help="seeds 0..N-1 for the peers (default: --seeds); torch.compile "
+                           "alone takes ~30 s a process")
     race.add_argument("--preset", choices=sorted(PRESETS), help="the recipe: a preset")
     race.add_argument("--recipe", nargs=argparse.REMAINDER, default=[], metavar="TRAIN FLAGS",
                       help="the recipe as `fastmlp train` flags (beside or instead of "
@@ -140,7 +143,9 @@ def run_race(args):
     config = race_recipe(args)
     threads = usable_threads(args.threads[0] if args.threads else None)
     contestants = ("fastmlp", *race.PEER_NAMES) if args.peers else ("fastmlp",)
-    runs = race.race(config, contestants, args.seeds, threads,
+    seeds = {"fastmlp": args.seeds,
+             **{peer: args.peer_seeds or args.seeds for peer in race.PEER_NAMES}}
+    runs = race.race(config, {c: seeds[c] for c in contestants}, threads,
                      log=lambda line: print(line, file=sys.stderr))
     rows = race.summarize(runs, args.to_accuracy, args.metric)
     print(race.table(rows, config, args.to_accuracy, args.metric))

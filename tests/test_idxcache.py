@@ -1,0 +1,73 @@
+"""The cache of decompressed IDX files: used only when it holds the expected bytes of the same
+source file; a damaged copy is rewritten, a changed source is read afresh, and a cache that
+cannot be written changes nothing."""
+import gzip
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from fastmlp import idxcache
+from fastmlp.idx import IdxError
+
+from .helpers import idx_bytes
+
+
+@pytest.fixture
+def source(tmp_path):
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    raw = idx_bytes(array)
+    path = tmp_path / "images.gz"
+    path.write_bytes(gzip.compress(raw))
+    return path, array, hashlib.sha256(raw).hexdigest()
+
+
+def _copies(root):
+    return list((root / "decompressed").glob("*.idx"))
+
+
+def test_the_second_read_comes_from_the_cache(source, tmp_path, monkeypatch):
+    path, array, digest = source
+    root = tmp_path / "cache"
+    got, got_digest = idxcache.read_idx_cached(path, digest, root)
+    np.testing.assert_array_equal(got, array)
+    assert got_digest == digest and len(_copies(root)) == 1
+
+    def unread(*args, **kwargs):
+        raise AssertionError("the source was read again")
+    monkeypatch.setattr(idxcache, "read_idx_sha256", unread)
+    got, got_digest = idxcache.read_idx_cached(path, digest, root)
+    np.testing.assert_array_equal(got, array)
+    assert got_digest == digest
+
+
+def test_a_damaged_copy_is_not_trusted_but_rewritten(source, tmp_path):
+    path, array, digest = source
+    root = tmp_path / "cache"
+    idxcache.read_idx_cached(path, digest, root)
+    copy, = _copies(root)
+    damaged = bytearray(copy.read_bytes())
+    damaged[-1] ^= 0xFF
+    copy.write_bytes(bytes(damaged))
+    np.testing.assert_array_equal(idxcache.read_idx_cached(path, digest, root)[0], array)
+    assert copy.read_bytes() == idx_bytes(array)
+
+
+def test_a_changed_source_is_read_afresh_and_its_error_reported(source, tmp_path):
+    path, array, digest = source
+    root = tmp_path / "cache"
+    idxcache.read_idx_cached(path, digest, root)
+    path.write_bytes(gzip.compress(idx_bytes(array + 1)))
+    os.utime(path, ns=(1, 1))  # another modification time, as any rewrite gives
+    with pytest.raises(IdxError, match="sha256"):
+        idxcache.read_idx_cached(path, digest, root)
+
+
+def test_an_unwritable_cache_changes_nothing(source, tmp_path):
+    path, array, digest = source
+    root = tmp_path / "not-a-directory"
+    root.write_text("a file where the cache directory would be")
+    got, got_digest = idxcache.read_idx_cached(path, digest, root)
+    np.testing.assert_array_equal(got, array)
+    assert got_digest == digest
