@@ -122,6 +122,9 @@ def race_png(runs, target, metric, title):
     ax.axhline(100 * target, color="0.5", linestyle="--", linewidth=1,
                label=f"target {100 * target:g}%")
     ax.set_xscale("log")
+    from matplotlib.ticker import ScalarFormatter
+    for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+        axis(ScalarFormatter())  # seconds as 2, 3, 5, 10, not 2 x 10^0
     ax.set_xlabel("whole-process time (s, log scale): start-up, data, training, evaluation")
     ax.set_ylabel(f"{metric} accuracy (%)")
     low = min((100 * r.epochs[0][metric] for r in runs if r.epochs), default=90)
