@@ -1,21 +1,21 @@
 """The cache of decompressed IDX files: used only when it holds the expected bytes of the same
-source file; a damaged copy is rewritten, a changed source is read afresh, and a cache that
-cannot be written changes nothing."""
+source file; a damaged copy is rewritten, a changed source is read afresh, small files are not
+cached, and a cache that cannot be written changes nothing."""
 import gzip
 import hashlib
-import os
 
 import numpy as np
 import pytest
 
-from fastmlp import idxcache
+from fastmlp import idx, idxcache
 from fastmlp.idx import IdxError
 
 from .helpers import idx_bytes
 
 
 @pytest.fixture
-def source(tmp_path):
+def source(tmp_path, monkeypatch):
+    monkeypatch.setattr(idxcache, "MIN_CACHED_BYTES", 0)  # the tests' files are tiny
     array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     raw = idx_bytes(array)
     path = tmp_path / "images.gz"
@@ -34,9 +34,9 @@ def test_the_second_read_comes_from_the_cache(source, tmp_path, monkeypatch):
     np.testing.assert_array_equal(got, array)
     assert got_digest == digest and len(_copies(root)) == 1
 
-    def unread(*args, **kwargs):
-        raise AssertionError("the source was read again")
-    monkeypatch.setattr(idxcache, "read_idx_sha256", unread)
+    def undecompressed(*args, **kwargs):
+        raise AssertionError("the source was decompressed again")
+    monkeypatch.setattr(idx.gzip, "decompress", undecompressed)
     got, got_digest = idxcache.read_idx_cached(path, digest, root)
     np.testing.assert_array_equal(got, array)
     assert got_digest == digest
@@ -59,7 +59,6 @@ def test_a_changed_source_is_read_afresh_and_its_error_reported(source, tmp_path
     root = tmp_path / "cache"
     idxcache.read_idx_cached(path, digest, root)
     path.write_bytes(gzip.compress(idx_bytes(array + 1)))
-    os.utime(path, ns=(1, 1))  # another modification time, as any rewrite gives
     with pytest.raises(IdxError, match="sha256"):
         idxcache.read_idx_cached(path, digest, root)
 
@@ -71,3 +70,11 @@ def test_an_unwritable_cache_changes_nothing(source, tmp_path):
     got, got_digest = idxcache.read_idx_cached(path, digest, root)
     np.testing.assert_array_equal(got, array)
     assert got_digest == digest
+
+
+def test_small_files_are_not_cached(source, tmp_path, monkeypatch):
+    path, array, digest = source
+    monkeypatch.setattr(idxcache, "MIN_CACHED_BYTES", path.stat().st_size + 1)
+    root = tmp_path / "cache"
+    np.testing.assert_array_equal(idxcache.read_idx_cached(path, digest, root)[0], array)
+    assert not (root / "decompressed").exists()
