@@ -64,7 +64,7 @@ def add_parser(subparsers):
                            "also PyTorch eager, torch.compile and scikit-learn")
     race.add_argument("--metric", choices=("test", "val"), default="test",
                       help="the accuracy the target is of (default: test)")
-    race.add_argument("--seeds", type=at_least(1), default=5,
+    race.add_argument("--seeds", type=at_least(1), default=5, metavar="N",
                       help="seeds 0..N-1, each in its own process (default: 5)")
     race.add_argument("--peer-seeds", type=at_least(1), metavar="N",
                       help="seeds 0..N-1 for the peers (default: --seeds); torch.compile "
@@ -76,7 +76,8 @@ def add_parser(subparsers):
     parser.add_argument("--json", type=output_path, metavar="FILE")
     parser.add_argument("--csv", type=output_path, metavar="FILE")
     parser.add_argument("--plot", type=output_path, metavar="FILE.png",
-                        help="throughput against thread count (needs matplotlib)")
+                        help="throughput against thread count; with --to-accuracy, accuracy "
+                             "against whole-process time (needs matplotlib)")
     return parser
 
 
