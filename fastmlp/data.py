@@ -18,7 +18,8 @@ from .datasets import (  # noqa: F401  (the registry's names, re-exported for ca
     DatasetSpec,
 )
 from .errors import DataError, FastMLPError
-from .idx import parse_idx, read_idx_sha256
+from .idx import parse_idx
+from .idxcache import read_idx_cached
 
 # The MNIST files fastmlp ships: the repository's data/ folder, which a regular install (a wheel,
 # or pip install from a git URL) carries as the package fastmlp.shipped (pyproject.toml maps it),
@@ -191,7 +192,7 @@ def load_dataset(
     paths = {f: _file_in(directory, f) for f in FILES}
     arrays, digests = {}, {}
     for f, path in paths.items():
-        arrays[f], digests[f] = read_idx_sha256(path, expect_sha256=spec.sha256[f])
+        arrays[f], digests[f] = read_idx_cached(path, spec.sha256[f], cache_dir())
 
     train_x, train_y = _checked_pair(arrays, paths, TRAIN_IMAGES, TRAIN_LABELS)
     test_x, test_y = _checked_pair(arrays, paths, TEST_IMAGES, TEST_LABELS)

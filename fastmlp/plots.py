@@ -105,3 +105,31 @@ def confusion_png(counts, title):
     ax.set_ylabel("true")
     ax.set_title(title)
     return _png(fig, plt)
+
+
+def race_png(runs, target, metric, title):
+    """`fastmlp bench --to-accuracy` runs: accuracy against whole-process time (median over
+    seeds of each epoch's charged time and accuracy), one line per contestant."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    contestants = dict.fromkeys(r.contestant for r in runs if not r.error)
+    for name in contestants:
+        group = [r.epochs for r in runs if r.contestant == name and not r.error]
+        depth = min(len(g) for g in group)
+        times = [np.median([g[k]["time"][metric] for g in group]) for k in range(depth)]
+        accs = [100 * np.median([g[k][metric] for g in group]) for k in range(depth)]
+        ax.plot(times, accs, "o-", markersize=3, label=name)
+    ax.axhline(100 * target, color="0.5", linestyle="--", linewidth=1,
+               label=f"target {100 * target:g}%")
+    ax.set_xscale("log")
+    from matplotlib.ticker import ScalarFormatter
+    for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+        axis(ScalarFormatter())  # seconds as 2, 3, 5, 10, not 2 x 10^0
+    ax.set_xlabel("whole-process time (s, log scale): start-up, data, training, evaluation")
+    ax.set_ylabel(f"{metric} accuracy (%)")
+    low = min((100 * r.epochs[0][metric] for r in runs if r.epochs), default=90)
+    ax.set_ylim(max(low - 0.5, 100 * target - 3), 100)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _png(fig, plt)
