@@ -20,7 +20,10 @@ import os
 import sys
 
 # log2 of the cycles an idle OpenBLAS worker spins before sleeping (OpenBLAS clamps it to
-# [4, 30]); chosen by the scan in the module docstring.
+# [4, 30]). A scan in one locked run, [128, 64, 32] batch 128 SGD at 2 threads, best of 5 epochs
+# (a noisy host: 12 itself gave 124k, 133k and 195k samples/s in three processes): 8: 137k,
+# 10: 140k, 14: 192k, 16: 119k, 20: 110k; full batch ([128, 64, 32] 145-209k, [10] 0.72-0.88M)
+# showed no trend. 4 (above) is too short, 20 and up too long; 12 sits in the middle.
 IDLE_SPIN_LOG2 = 12
 VARIABLE = "OPENBLAS_THREAD_TIMEOUT"
 
