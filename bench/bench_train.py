@@ -7,7 +7,7 @@ prove it runs. For numbers: python -m pytest bench --benchmark-enable
 """
 import pytest
 
-from fastmlp.bench import GEMM_FLOPS, gemm_call, make_trainer
+from fastmlp.bench import GEMM_FLOPS, gemm_call, make_trainer, path
 from fastmlp.profile import record_matmuls
 from fastmlp.threads import kernel_threads, thread_limits
 from fastmlp.timing import best_seconds
@@ -24,7 +24,8 @@ def _ids(value):
     return "full" if value is None else str(value)
 
 
-def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak, measured=None):
+def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak, measured=None,
+                 **extra):
     """Store samples/s and the share of the GEMM peak. `measured`: seconds of the same work's
     matmuls alone and of one roofline GEMM, timed in turns just after the benchmark; adds the
     share the matmuls reach alone (the ceiling the BLAS allows), and lets the peak be the best
@@ -43,7 +44,7 @@ def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak, meas
                   gemm_peak_gflops=round(peak, 1), roofline_pct=round(100 * gflops / peak, 1))
     if measured is not None:
         fields.update(matmul_roofline_pct=round(100 * gflops * seconds / matmuls / peak, 1))
-    record(**fields)
+    record(**fields, **extra)
 
 
 @pytest.mark.parametrize("threads", THREADS)
@@ -52,7 +53,9 @@ def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak, meas
 @pytest.mark.parametrize("layers", LAYERS, ids=_ids)
 def test_epoch(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size, dtype,
                threads):
-    """One epoch over the 48,000 training images (at full batch: one gradient step)."""
+    """One epoch over the 48,000 training images (at full batch: one gradient step), with the
+    path that ran (fastmlp.bench.path: at small batches and 2 threads, whether OpenBLAS's idle
+    workers sleep)."""
     data = mnist_by_dtype(dtype)
     trainer = make_trainer(layers, batch_size, data)
     benchmark.group = f"epoch {list(layers)} batch {_ids(batch_size)} {dtype}"
@@ -63,7 +66,7 @@ def test_epoch(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size,
         measured = None if benchmark.disabled else \
             best_seconds([record_matmuls(trainer.epoch), gemm_call(dtype)], repeats=3)
     _record_rate(record, benchmark, trainer.model, len(data.train.y), threads, dtype, gemm_peak,
-                 measured)
+                 measured, path=path(trainer, threads))
 
 
 @pytest.mark.parametrize("threads", THREADS)

@@ -5,11 +5,14 @@ the memory-bound kernels), so every figure is also a share of what this machine 
 Each case stores samples/s and its roofline share in pytest-benchmark's extra_info and adds a
 line to the summary printed at the end of the session.
 """
-import time
+# First, before numpy loads: the benchmarks measure what the command line runs (blas_idle.py).
+import fastmlp  # noqa: F401, I001
 
-import numba
-import numpy as np
-import pytest
+import time  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from fastmlp.bench import gemm_gflops
 from fastmlp.data import load_dataset

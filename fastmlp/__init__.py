@@ -5,8 +5,11 @@ The data flow, one module each: data -> model -> workspace -> forward/backward -
 driven by train. Names are imported on first use, so `import fastmlp.data` or the command
 line's argument checks do not pay for importing numba and loading the kernels.
 """
-import importlib
-from importlib import metadata
+# First, before anything imports numpy: OpenBLAS reads its idle-thread setting when it loads.
+from . import blas_idle  # noqa: F401, I001
+
+import importlib  # noqa: E402
+from importlib import metadata  # noqa: E402
 
 try:  # the version is declared once, in pyproject.toml; an install records it as metadata
     __version__ = metadata.version("fastmlp")

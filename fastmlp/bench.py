@@ -43,6 +43,21 @@ def make_trainer(layers, batch_size, data, lr=0.1, seed=0, **settings):
     return build(config, data)
 
 
+def path(trainer, threads):
+    """Which way an epoch runs, as the table names it: full batch (one step on the split in
+    place) or minibatch, and at several threads whether OpenBLAS's idle workers sleep
+    (blas_idle.py) or spin, which at small batches decides whether the second core helps."""
+    from . import blas_idle
+    if trainer.in_place:
+        return "full batch"
+    if threads == 1:
+        return "minibatch, 1 thread"
+    timeout = blas_idle.in_force()
+    idle = ("idle BLAS threads spin (OpenBLAS default)" if timeout is None else
+            f"idle BLAS threads sleep after 2^{timeout} cycles")
+    return f"minibatch, {threads} threads, {idle}"
+
+
 def describe(layers, batch_size, dtype):
     batch = "full" if batch_size is None else batch_size
     return f"{list(layers)} batch {batch} {np.dtype(dtype).name}"
@@ -50,8 +65,9 @@ def describe(layers, batch_size, dtype):
 
 def _peer_env():
     """The environment a peer process starts from: the user's, without fastmlp's defaults."""
-    from .kernels import INJECTED_ENV
-    return {k: v for k, v in os.environ.items() if k not in INJECTED_ENV}
+    from . import blas_idle, kernels
+    injected = {**kernels.INJECTED_ENV, **blas_idle.INJECTED_ENV}
+    return {k: v for k, v in os.environ.items() if k not in injected}
 
 
 def peer_samples_per_s(peer, layers, batch_size, dtype, threads, repeats, optimizer, lr):
@@ -79,6 +95,7 @@ class BenchRow:
     peak_gflops: float  # the GEMM roofline at this dtype and thread count, same run
     matmul_samples_per_s: float  # the epoch's matmuls alone: the ceiling this BLAS allows
     optimizer: str = "sgd"
+    path: str = ""  # which way the epoch ran (path())
     speedup: float | None = None  # over the same configuration at 1 thread, if measured
     peers: dict = field(default_factory=dict)  # peer -> samples/s, or why it is missing
     profile: dict = field(default_factory=dict)  # phase -> seconds per epoch
@@ -148,21 +165,22 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                         list(layers), batch_size, np.dtype(dtype).name, threads, rate,
                         trainer.model.flops_per_sample() * rate / 1e9, peak,
                         len(data.train.y) / matmuls, optimizer=optimizer,
-                        speedup=rate / base if base else None, peers=peer_rates,
-                        profile=phases))
+                        path=path(trainer, threads), speedup=rate / base if base else None,
+                        peers=peer_rates, profile=phases))
                     log(f"measured {describe(layers, batch_size, dtype)}, {threads} threads")
     return rows
 
 
 def table(rows, peers=()):
     """A Markdown table of the rows."""
-    head = ["configuration", "threads", "samples/s", "GFLOPS", "% of GEMM peak",
+    head = ["configuration", "threads", "path", "samples/s", "GFLOPS", "% of GEMM peak",
             "matmuls alone: % of GEMM peak", "% of matmuls-alone speed", "speed-up vs 1 thread"]
     for peer in peers:
         head += [f"{peer} samples/s", f"fastmlp / {peer}"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
         cells = [f"{describe(r.layers, r.batch_size, r.dtype)} {r.optimizer}", str(r.threads),
+                 r.path,
                  f"{r.samples_per_s:,.0f}", f"{r.gflops:.1f}", f"{r.roofline_pct:.1f}%",
                  f"{r.matmul_roofline_pct:.1f}%", f"{r.matmul_share:.1f}%",
                  "n/a" if r.speedup is None else f"{r.speedup:.2f}x"]
@@ -197,13 +215,14 @@ def to_json(rows):
 def to_csv(rows, peers=()):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["layers", "batch_size", "dtype", "threads", "samples_per_s", "gflops",
-                     "peak_gflops", "roofline_pct", "matmul_samples_per_s",
+    writer.writerow(["layers", "batch_size", "dtype", "threads", "path", "samples_per_s",
+                     "gflops", "peak_gflops", "roofline_pct", "matmul_samples_per_s",
                      "matmul_roofline_pct", "speedup",
                      *[f"{p}_samples_per_s" for p in peers]])
     for r in rows:
         writer.writerow([" ".join(map(str, r.layers)), r.batch_size or "full", r.dtype,
-                         r.threads, r.samples_per_s, r.gflops, r.peak_gflops, r.roofline_pct,
+                         r.threads, r.path, r.samples_per_s, r.gflops, r.peak_gflops,
+                         r.roofline_pct,
                          r.matmul_samples_per_s, r.matmul_roofline_pct, r.speedup,
                          *[r.peers.get(p) for p in peers]])
     return buffer.getvalue()

@@ -1,12 +1,13 @@
 """`fastmlp bench`, the phase profiler and the peers: they run, and what they report adds up."""
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from fastmlp import TrainConfig, backward, forward, profile
+from fastmlp import TrainConfig, backward, blas_idle, forward, profile
 from fastmlp.peers import numpy_epoch
 from fastmlp.threads import thread_limits
 from fastmlp.trainer import make_trainer
@@ -95,6 +96,11 @@ def test_bench_command_writes_table_json_and_csv(tmp_path):
         assert isinstance(r["peers"]["numpy"], float)  # the NumPy peer always runs
         assert isinstance(r["peers"]["torch"], (float, str))  # a number, or why not
         assert set(r["profile"]) == set(profile.PHASES)
+    assert [r["path"] for r in rows[:3]] == ["full batch", "full batch", "minibatch, 1 thread"]
+    # The command imports fastmlp before numpy, so OpenBLAS's idle threads sleep (after the
+    # cycles this process's environment says, which importing fastmlp here has set).
+    assert rows[3]["path"] == ("minibatch, 2 threads, idle BLAS threads sleep after 2^"
+                               f"{os.environ[blas_idle.VARIABLE]} cycles")
     assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 0
     assert "fastmlp / numpy" in proc.stdout and "| forward matmuls |" in proc.stdout
     assert "GEMM peak (float32, 1 threads)" in proc.stderr

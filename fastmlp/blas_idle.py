@@ -1,0 +1,44 @@
+"""OpenBLAS's idle worker threads: make them sleep soon after a call instead of spinning.
+
+After every multi-threaded call, OpenBLAS's workers spin for 2**OPENBLAS_THREAD_TIMEOUT TSC
+cycles before they sleep; the default, 28, is ~85 ms at 3.16 GHz. A minibatch epoch calls BLAS
+every few tens of microseconds, so at 2 threads the worker never sleeps, and on the 2-vCPU test
+machine (an AMD EPYC VM whose two vCPUs behave like one core's two hardware threads: a spinning
+thread slowed a serial kernel on the other vCPU from 6.8 to 10.9 ms) it took the caller's speed
+away between the calls. Measured, `[128, 64, 32]` batch 128 SGD, float32, 2 threads, best of 7
+epochs, one process per setting, in one locked run: 86-90k samples/s at the default (profiled:
+the optimizer update 46-49 ms per epoch, the batch gather 64 ms), 143k with 12 (2**12 cycles,
+~1.7 us; update 15 ms, gather 49 ms), 127k with 4 (waking the worker for every call costs);
+1 thread: 116-121k. Large calls do not notice: a sleeping worker wakes in microseconds, and a
+full-batch matmul takes milliseconds.
+
+OpenBLAS reads the variable once, when the library loads (with numpy), so fastmlp/__init__.py
+imports this module before anything imports numpy. A value the user set is kept. When numpy was
+imported before fastmlp, it is too late: `in_force()` tells (bench reports it).
+"""
+import os
+import sys
+
+# log2 of the cycles an idle OpenBLAS worker spins before sleeping (OpenBLAS clamps it to
+# [4, 30]). A scan in one locked run, [128, 64, 32] batch 128 SGD at 2 threads, best of 5 epochs
+# (a noisy host: 12 itself gave 124k, 133k and 195k samples/s in three processes): 8: 137k,
+# 10: 140k, 14: 192k, 16: 119k, 20: 110k; full batch ([128, 64, 32] 145-209k, [10] 0.72-0.88M)
+# showed no trend. 4 (above) is too short, 20 and up too long; 12 sits in the middle.
+IDLE_SPIN_LOG2 = 12
+VARIABLE = "OPENBLAS_THREAD_TIMEOUT"
+
+# What this module put into the environment: peers (bench.py) run without it, as users would.
+INJECTED_ENV = {} if VARIABLE in os.environ else {VARIABLE: str(IDLE_SPIN_LOG2)}
+# Whether OpenBLAS will see the variable: it had not been loaded yet when this module ran.
+_BEFORE_NUMPY = "numpy" not in sys.modules
+os.environ.update(INJECTED_ENV)
+
+
+def in_force():
+    """The OPENBLAS_THREAD_TIMEOUT OpenBLAS runs with in this process (an int), or None when it
+    runs with its own default (28) because numpy was loaded first and nobody had set it."""
+    value = os.environ.get(VARIABLE) if _BEFORE_NUMPY or not INJECTED_ENV else None
+    try:
+        return None if value is None else int(value)
+    except ValueError:  # OpenBLAS reads it with atoi: junk is 0, which means its default
+        return None
