@@ -12,15 +12,19 @@ from unittest import mock
 
 import numpy as np
 
-from . import backward, forward
+from . import backward, forward, fused
 from . import trainer as trainer_module
 
 PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
-          "backward matmuls", "fused backward kernels", "optimizer update", "other")
+          "backward matmuls", "fused backward kernels", "fused pass", "optimizer update",
+          "other")
 
 # (module, name it calls, phase); profile_epochs adds the optimizer's kernel
 _TIMED = [
     (trainer_module, "gather_rows", "batch gather"),
+    (trainer_module, "gather_columns", "batch gather"),
+    (fused, "fused_step", "fused pass"),
+    (fused, "reduce_step", "fused pass"),
     (forward, "matmul", "forward matmuls"),
     (forward, "bias_relu", "fused forward kernels"),
     (forward, "bias_add", "fused forward kernels"),
