@@ -13,6 +13,7 @@ columns (zeros): K = 713 once made the 10-column matmuls slower than K = 784, K 
 """
 import numpy as np
 from numba import prange
+from numpy import matmul
 
 from .kernels import _kernel, _uniform
 
@@ -40,12 +41,9 @@ def kept_columns(x, shift=0, side=0):
 
 
 class PrunedColumns:
-    """The first layer's weights and weight gradient restricted to the kept input columns.
-
-    `load` copies the kept rows of the model's first-layer weights into `w` before a forward
-    pass; the first layer's weight-gradient matmul writes `dw`, and `store` puts it back into
-    the model's gradient, whose pruned rows stay exactly zero.
-    """
+    """The first layer's training matmuls on the kept input columns only (forward.py and
+    backward.py call `matmul` and `weight_grad` for the first layer). profile.py times and
+    records these matmuls as it does the passes' own: it swaps this module's `matmul` too."""
 
     def __init__(self, model, kept):
         self.kept = kept.astype(np.int64)  # (K,)
@@ -58,11 +56,16 @@ class PrunedColumns:
     def n_kept(self):
         return len(self.kept)
 
-    def load(self, model):
+    def matmul(self, model, x, z):
+        """z = x @ (the kept rows of the first layer's weights); x (B, K) holds the kept
+        columns."""
         np.take(model.weights[0], self.kept, axis=0, out=self.w)
-        return self.w
+        matmul(x, self.w, out=z)
 
-    def store(self, model):
+    def weight_grad(self, model, x_t, dz):
+        """The first layer's weight gradient from x_t (K, B), the kept columns transposed, and
+        dz (B, H1): its kept rows; the pruned rows stay zero."""
+        matmul(x_t, dz, out=self.dw)
         model.dweights[0][self.kept] = self.dw
 
     def __repr__(self):

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import checkpoint, fused, prune
+from . import checkpoint, fused, prune, sparse
 from .backward import backward
 from .data import load_dataset_for
 from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
@@ -17,7 +17,6 @@ from .forward import forward
 from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key, transpose
 from .model import MLP
 from .plan import check_fits, need_text, plan_for
-from .prune import gather_columns
 from .result import EpochStats, TrainResult
 from .schedule import Schedule
 from .settings import IN_MEMORY, RunOptions, TrainConfig
@@ -77,22 +76,28 @@ class Trainer:
                                f"{x.shape[1]} features")
         self.seed = seed
         self.in_place = self.batch_size == n and not augment_shift
-        # The fused sweep (fused.py) replaces forward and backward where it serves; elsewhere
-        # the first layer's training matmuls skip the always-zero input columns (prune.py).
-        # plain=True keeps neither (the tests compare the paths).
-        self.fused = self.pruned = None
-        if self.in_place and self.keep == 1 and not plain and fused.applies(model.sizes, x):
-            self.fused = fused.FusedPass(model, x, y)
-        kept = None if plain or self.fused else prune.kept_columns(x, augment_shift, self.side)
+        # Faster exact paths, by what serves: at full batch on sparse inputs the fused sweep
+        # for one narrow layer (fused.py), else the first layer's matmuls on the nonzeros
+        # (sparse.py); elsewhere the first layer's matmuls skip the always-zero input columns
+        # (prune.py). plain=True keeps none (the tests compare the paths); `path` says which.
+        self.fused = self.first = kept = None
+        self.path = "plain"
+        if self.in_place and not plain and fused.applies(model.sizes, x) and self.keep == 1:
+            self.fused, self.path = fused.FusedPass(model, x, y), "fused pass"
+        elif self.in_place and not plain and sparse.applies(model.sizes, x):
+            self.first, self.path = sparse.SparseFirstLayer(model, x), "sparse first layer"
+        elif not plain:
+            kept = prune.kept_columns(x, augment_shift, self.side)
         if kept is not None:
-            self.pruned = prune.PrunedColumns(model, kept)
+            self.first = prune.PrunedColumns(model, kept)
+            self.path = f"pruned columns ({kept.size} of {x.shape[1]})"
         self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
-                            columns=kept.size if kept is not None else None)
+                            columns=None if kept is None else kept.size)
         # Full batch reads the same inputs every step, so a contiguous transposed copy (one more
         # copy of the training set) pays for itself in the first layer's weight gradient.
         self.x_in, self.x_t = x, None
-        if self.in_place and self.fused is None:
-            if self.pruned is not None:
+        if self.in_place and (kept is not None or self.path == "plain"):
+            if kept is not None:
                 self.x_in = np.take(x, kept, axis=1)  # (N, K) the kept columns
             self.x_t = np.empty(self.x_in.shape[::-1], x.dtype)  # (n_in or K, N)
             transpose(self.x_t, self.x_in)
@@ -105,14 +110,9 @@ class Trainer:
 
     def step(self, ws, x, x_t, y):
         """One forward -> backward -> update; returns (loss, correct) of the pre-update model."""
-        first = self.pruned
-        forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps,
-                None if first is None else first.load(self.model))
+        forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps, self.first)
         correct = count_correct(ws.logits, y, ws.count_partial)
-        loss = backward(self.model, ws, x_t, y, 1.0 / self.keep, None if first is None
-                        else first.dw)
-        if first is not None:
-            first.store(self.model)
+        loss = backward(self.model, ws, x_t, y, 1.0 / self.keep, self.first)
         self.optimizer.step(self.model, self.schedule.lr(self.optimizer.steps))
         return loss, correct
 
@@ -135,12 +135,12 @@ class Trainer:
                 start, stop = self.bounds[b]
                 ws = self.ws.rows_view(stop - start)
                 key = step_key(self.seed, self.optimizer.steps, _SHIFT_SALT)
-                if self.pruned is None:
+                if self.first is None:
                     gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop], self.side,
                                 self.shift, key)
-                else:
-                    gather_columns(ws.x, ws.y, self.x, self.y, self.order[start:stop],
-                                   self.pruned.kept, self.side, self.shift, key)
+                else:  # minibatches prune columns or nothing
+                    prune.gather_columns(ws.x, ws.y, self.x, self.y, self.order[start:stop],
+                                         self.first.kept, self.side, self.shift, key)
                 loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)
                 loss_sum += loss * (stop - start)
                 correct += hits
@@ -149,15 +149,6 @@ class Trainer:
                     return None
         self.position, self.partial = 0, (0.0, 0)
         return loss_sum / len(self.y), correct / len(self.y)
-
-    @property
-    def path(self):
-        """Which way an epoch runs: "fused pass", "pruned columns (K of n_in)" or "plain"."""
-        if self.fused is not None:
-            return "fused pass"
-        if self.pruned is not None:
-            return f"pruned columns ({self.pruned.n_kept} of {self.x.shape[1]})"
-        return "plain"
 
     def evaluator(self, x, y, ws):
         """A function giving (accuracy, mean loss) of the model on the fixed data x, y: the
@@ -229,7 +220,8 @@ def _allocating(config, dataset):
 def make_trainer(config, dataset, max_memory=None, plain=False):
     """A freshly initialised model and its Trainer on dataset.train, as `config` says; refused
     with OutOfMemory before allocating when the run's plan (plan.py) needs more than the memory
-    available or `max_memory` bytes. plain=True: no fused pass or pruned columns."""
+    available or `max_memory` bytes. plain=True: the plain path (no fused pass, sparse first
+    layer or pruned columns)."""
     check_fits(plan_for(config, dataset), max_memory)
     with _allocating(config, dataset):
         return _make_trainer(config, dataset, plain)

@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 
 from fastmlp import fused
-from fastmlp.fused import BLOCK_ROWS, LANES
+from fastmlp.fused import BLOCK_ROWS
+from fastmlp.model import MLP
 from fastmlp.settings import TrainConfig
 from fastmlp.threads import thread_limits
 from fastmlp.trainer import make_trainer
 from fastmlp.workspace import Workspace
 
 from . import naive
-from .helpers import make_dataset, sparse_inputs
+from .helpers import sparse_dataset, sparse_inputs
 
 TOL = {np.float32: dict(rtol=2e-4, atol=1e-6), np.float64: dict(rtol=1e-11, atol=1e-14)}
 
@@ -25,23 +26,15 @@ def case(rng, rows, n_in, hidden, classes, dtype):
 
 
 def sweep(x, y, w1, b1, w2, b2):
-    """fused_step + reduce_step on x's CSR: (dw1, db1, dw2, db2, summed loss, correct)."""
-    indptr, cols, vals = fused.to_csr(x)
-    (n_in, hidden), classes = w1.shape, len(b2)
-    blocks = fused.n_blocks(len(y))
-    w1_lanes = np.zeros((n_in, LANES), x.dtype)
-    w1_lanes[:, :hidden] = w1
-    dw1_part = np.zeros((blocks, n_in * LANES), x.dtype)
-    dsmall_part = np.zeros((blocks, hidden * (1 + classes) + classes), x.dtype)
-    loss_part, hit_part = np.zeros(blocks), np.zeros(blocks, np.int64)
-    fused.fused_step(dw1_part, dsmall_part, loss_part, hit_part, indptr, cols, vals, y,
-                     w1_lanes.ravel(), b1, w2, b2)
-    grads = np.zeros_like(w1), np.zeros_like(b1), np.zeros_like(w2), np.zeros_like(b2)
-    fused.reduce_step(*grads, dw1_part, dsmall_part)
-    eval_loss, eval_hits = np.zeros(blocks), np.zeros(blocks, np.int64)
-    fused.fused_eval(eval_loss, eval_hits, indptr, cols, vals, y, w1_lanes.ravel(), b1, w2, b2)
-    assert eval_loss.sum() == loss_part.sum() and eval_hits.sum() == hit_part.sum()
-    return (*grads, loss_part.sum(), int(hit_part.sum()))
+    """A FusedPass step and evaluation: (dw1, db1, dw2, db2, summed loss, correct)."""
+    model = MLP([len(w1), len(b1), len(b2)], x.dtype)
+    for view, value in zip([*model.weights, *model.biases], (w1, w2, b1, b2)):
+        view[...] = value
+    sweep = fused.FusedPass(model, x, y)
+    loss, correct = sweep.step(model)
+    assert sweep.evaluate(model) == (correct / len(y), loss)
+    return (*(g.copy() for g in (model.dweights[0], model.dbiases[0], model.dweights[1],
+                                 model.dbiases[1])), loss * len(y), correct)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -65,15 +58,6 @@ def test_fused_step_is_the_same_at_any_thread_count():
             results.append(sweep(*args))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
-
-
-def sparse_dataset(dtype, n_features=64):
-    """make_dataset's problem with 80% of the inputs zeroed, so that the fused pass serves it."""
-    data = make_dataset(n_train=700, n_val=150, n_test=150, n_features=n_features, dtype=dtype)
-    rng = np.random.default_rng(3)
-    for split in (data.train, data.val, data.test):
-        split.x[rng.random(split.x.shape) < 0.8] = 0
-    return data
 
 
 SETTINGS = [dict(), dict(weight_decay=0.01), dict(optimizer="momentum", weight_decay=1e-3),

@@ -83,6 +83,6 @@ def test_pruned_training_follows_the_plain_path_in_float64(settings):
     scale = np.abs(plain.model.params).max()
     np.testing.assert_allclose(fast.model.params, plain.model.params, rtol=1e-9,
                                atol=1e-9 * scale)
-    pruned = np.setdiff1d(np.arange(SIDE * SIDE), fast.pruned.kept)
+    pruned = np.setdiff1d(np.arange(SIDE * SIDE), fast.first.kept)
     moved = not np.array_equal(fast.model.weights[0][pruned], start[pruned])
     assert moved == bool(config.weight_decay)  # decay moves pruned weights, plain SGD not
