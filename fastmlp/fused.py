@@ -8,9 +8,10 @@ plain path's matmuls on 10 columns run at 20-35 GFLOPS; the sweep reads 6 bytes 
 once per epoch and is bound by the core's load/store ports (~4-5 cycles per nonzero).
 
 How the nonzero loops are kept in registers (each measured on the prototype, PERF-NOTES.md):
-the hidden layer is padded to LANES = 16 lanes (two AVX2 vectors of float32) held in sixteen
-scalar variables (a local array is not kept in registers: LLVM cannot prove it does not alias
-the weights), which LLVM's SLP vectoriser turns into vector FMAs. numba leaves SLP off by
+the hidden layer is padded to LANES = 16 lanes (two AVX2 vectors of float32) held in a
+16-tuple, which LLVM splits into sixteen scalars (a local array is not kept in registers: LLVM
+cannot prove it does not alias the weights) and its SLP vectoriser turns into vector FMAs; the
+`_...16` helpers spell the sixteen lanes out for it. numba leaves SLP off by
 default, so it is switched on only while this module's kernels compile (`_slp_kernel`): the
 other kernels compile as before. Two products are added before touching the accumulator, which
 breaks the FMA latency chain. Without `reassoc`, LLVM keeps that form.
@@ -181,9 +182,10 @@ def _lanes_scatter(dw1, indptr, cols, vals, i, d):
 @numba.njit(inline="always")
 def _head(hs, g, a, b1, w2, b2, classes, label):
     """h = relu(a + b1), logits = h @ w2 + b2 (w2 (LANES x LANES), b1, b2 padded with zeros,
-    flat), as 16-tuples; h is also stored in hs, exp(logits - max) in g (the padded lanes
-    hold 0). Returns (h, max logit, sum of exp(logit - max) in float64 as
-    softmax_xent_backward sums it, first argmax, the label's logit). The arithmetic is the
+    flat), as 16-tuples; h is stored in hs, exp(logits - max) in g (the padded lanes hold 0).
+    Returns (max logit, sum of exp(logit - max) in float64 as softmax_xent_backward sums it,
+    first argmax, the label's logit); returning h as well trips numba's parfor analysis (a
+    tuple inside the tuple). The arithmetic is the
     plain path's up to the order of the sums inside the matmuls."""
     h = _relu16(a, b1, w2.dtype.type(0))
     _put16(hs, h)
@@ -201,7 +203,7 @@ def _head(hs, g, a, b1, w2, b2, classes, label):
         e = np.exp(g[k] - m)
         g[k] = e
         s += e
-    return h, m, s, best, at_label
+    return m, s, best, at_label
 
 
 # The small gradients of a block, flat: db1, then dW2 in rows of LANES, then db2.
@@ -222,7 +224,7 @@ def fused_step(dw1_part, dsmall_part, loss_part, hit_part, indptr, cols, vals, y
     """
     rows = y.shape[0]
     inv_rows = 1.0 / rows
-    zero = w1.dtype.type(0)
+    zero, one = w1.dtype.type(0), w1.dtype.type(1)
     for blk in prange(dw1_part.shape[0]):
         dw1 = dw1_part[blk]
         small = dsmall_part[blk]
@@ -233,8 +235,8 @@ def fused_step(dw1_part, dsmall_part, loss_part, hit_part, indptr, cols, vals, y
         loss, hits = 0.0, 0
         for i in range(blk * BLOCK_ROWS, min(rows, (blk + 1) * BLOCK_ROWS)):
             label = y[i]
-            h, m, s, best, at_label = _head(hs, g, _lanes_forward(indptr, cols, vals, w1, i),
-                                            b1, w2, b2, classes, label)
+            m, s, best, at_label = _head(hs, g, _lanes_forward(indptr, cols, vals, w1, i), b1,
+                                         w2, b2, classes, label)
             loss += np.log(s) + m - at_label
             hits += best == label
             scale = inv_rows / s
@@ -246,14 +248,14 @@ def fused_step(dw1_part, dsmall_part, loss_part, hit_part, indptr, cols, vals, y
             for k in range(classes, LANES):
                 g[k] = 0
             dlogits = _load16(g, 0)
-            _add16(small, LANES + LANES * LANES, 1, dlogits)  # db2
+            _add16(small, LANES + LANES * LANES, one, dlogits)  # db2
             for j in range(LANES):  # dW2 += h^T dlogits (padded rows get h = 0)
                 _add16(small, LANES + j * LANES, hs[j], dlogits)
             dh = _zeros16(zero)
             for k in range(classes):  # dh = dlogits @ W2^T
                 dh = _axpy16(dh, g[k], w2_t, k * LANES)
-            dz = _relu_grad16(dh, h, zero)
-            _add16(small, 0, 1, dz)  # db1
+            dz = _relu_grad16(dh, _load16(hs, 0), zero)
+            _add16(small, 0, one, dz)  # db1
             _lanes_scatter(dw1, indptr, cols, vals, i, dz)
         loss_part[blk] = loss
         hit_part[blk] = hits
@@ -295,8 +297,8 @@ def fused_eval(loss_part, hit_part, indptr, cols, vals, y, w1, b1, w2, b2, class
         loss, hits = 0.0, 0
         for i in range(blk * BLOCK_ROWS, min(rows, (blk + 1) * BLOCK_ROWS)):
             label = y[i]
-            _, m, s, best, at_label = _head(hs, g, _lanes_forward(indptr, cols, vals, w1, i),
-                                            b1, w2, b2, classes, label)
+            m, s, best, at_label = _head(hs, g, _lanes_forward(indptr, cols, vals, w1, i), b1,
+                                         w2, b2, classes, label)
             loss += np.log(s) + m - at_label
             hits += best == label
         loss_part[blk] = loss
