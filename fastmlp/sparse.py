@@ -65,10 +65,15 @@ def reduce_panels(dw, part):
             dw[c, j] = s
 
 
+# The widest first layer measured to win against OpenBLAS (128 units, the documents' widths);
+# wider layers keep BLAS until measured.
+MAX_WIDTH = 128
+
+
 def applies(sizes, x):
     """Whether the sparse first layer serves an MLP of `sizes` on inputs x: a first layer of a
-    multiple of LANES units, pixel indices that fit uint16, and sparse inputs."""
-    return (sizes[1] % LANES == 0 and sizes[0] <= 2 ** 16
+    multiple of LANES units up to MAX_WIDTH, pixel indices that fit uint16, sparse inputs."""
+    return (sizes[1] % LANES == 0 and sizes[1] <= MAX_WIDTH and sizes[0] <= 2 ** 16
             and np.count_nonzero(x) <= MAX_DENSITY * x.size)
 
 
