@@ -4,7 +4,7 @@ same run: the kernels are memory-bound, so that copy is their roofline."""
 import numpy as np
 import pytest
 
-from fastmlp import kernels
+from fastmlp import kernels, prune
 from fastmlp.kernels import n_chunks
 from fastmlp.threads import kernel_threads, thread_limits
 
@@ -12,7 +12,7 @@ ROWS, WIDTH, CLASSES, THREADS = 48_000, 128, 10, 2
 
 
 NAMES = ["bias_relu", "bias_add", "relu_backward", "softmax_xent_backward", "count_correct",
-         "gather_rows_128", "sgd_update", "transpose"]
+         "gather_rows_128", "gather_columns_128", "sgd_update", "transpose"]
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,8 @@ def cases():
     index = rng.permutation(ROWS)[:128].astype(np.int64)
     params, grads = rng.normal(size=111_146).astype(f32), rng.normal(size=111_146).astype(f32)
     x_t = np.empty((784, ROWS), f32)
+    kept = np.sort(rng.permutation(784)[:720]).astype(np.int64)
+    xk = np.empty((128, 720), f32)
     # name -> (call, rows processed, bytes read + written)
     return {
         "bias_relu": (lambda: kernels.bias_relu(z, b, 1.0, 0), ROWS, 2 * z.nbytes),
@@ -46,6 +48,10 @@ def cases():
                           logits.nbytes),
         "gather_rows_128": (lambda: kernels.gather_rows(xb, yb, x, y, index, 28, 0, 0), 128,
                             2 * xb.nbytes),
+        # MNIST keeps 720 of its 784 columns (713 lit, padded to 16): prune.py.
+        "gather_columns_128": (
+            lambda: prune.gather_columns(xk, yb, x, y, index, kept, 28, 0, 0), 128,
+            2 * xk.nbytes),
         "sgd_update": (lambda: kernels.sgd_update(params, grads, 0.1, 0.0), 1, 3 * params.nbytes),
         "transpose": (lambda: kernels.transpose(x_t, x), ROWS, 2 * x.nbytes),
     }

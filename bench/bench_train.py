@@ -1,13 +1,16 @@
 """Training throughput per configuration: hidden layers x batch size x dtype x BLAS threads,
 as whole epochs and as single minibatch steps, each beside the GEMM peak measured in the same
-run.
+run. Each records the path it ran (Trainer.path): MNIST's always-zero pixels make the BLAS
+configurations run pruned columns, and [10] at full batch the fused pass, which is quoted
+against the streaming read bandwidth instead of matmuls.
 
 The ordinary test run executes every case once, untimed (--benchmark-disable in pyproject), to
 prove it runs. For numbers: python -m pytest bench --benchmark-enable
 """
 import pytest
 
-from fastmlp.bench import GEMM_FLOPS, gemm_call, make_trainer, path
+from fastmlp.bench import GEMM_FLOPS, STREAM_BYTES, gemm_call, make_trainer, path, stream_call
+from fastmlp.fused import csr_bytes
 from fastmlp.profile import record_matmuls
 from fastmlp.threads import kernel_threads, thread_limits
 from fastmlp.timing import best_seconds
@@ -25,7 +28,7 @@ def _ids(value):
 
 
 def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak, measured=None,
-                 **extra):
+                 path=None):
     """Store samples/s and the share of the GEMM peak. `measured`: seconds of the same work's
     matmuls alone and of one roofline GEMM, timed in turns just after the benchmark; adds the
     share the matmuls reach alone (the ceiling the BLAS allows), and lets the peak be the best
@@ -40,11 +43,11 @@ def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak, meas
     if measured is not None:
         matmuls, gemm = measured
         peak = max(peak, GEMM_FLOPS / gemm / 1e9)
-    fields = dict(samples_per_s=round(rows / seconds), gflops=round(gflops, 1),
+    fields = dict(path=path, samples_per_s=round(rows / seconds), gflops=round(gflops, 1),
                   gemm_peak_gflops=round(peak, 1), roofline_pct=round(100 * gflops / peak, 1))
     if measured is not None:
         fields.update(matmul_roofline_pct=round(100 * gflops * seconds / matmuls / peak, 1))
-    record(**fields, **extra)
+    record(**fields)
 
 
 @pytest.mark.parametrize("threads", THREADS)
@@ -63,10 +66,18 @@ def test_epoch(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size,
         if not benchmark.disabled:
             trainer.epoch()  # JIT dispatch and first touch of the workspace, untimed
         benchmark.pedantic(trainer.epoch, rounds=3, iterations=1)
-        measured = None if benchmark.disabled else \
-            best_seconds([record_matmuls(trainer.epoch), gemm_call(dtype)], repeats=3)
+        swept = trainer.fused is not None  # the fused pass runs no matmul to replay
+        measured = stream = None
+        if not benchmark.disabled and swept:
+            stream, = best_seconds([stream_call(dtype)], repeats=3)
+        elif not benchmark.disabled:
+            measured = best_seconds([record_matmuls(trainer.epoch), gemm_call(dtype)], repeats=3)
     _record_rate(record, benchmark, trainer.model, len(data.train.y), threads, dtype, gemm_peak,
                  measured, path=path(trainer, threads))
+    if stream is not None:  # the memory-bound pass against the streaming read bandwidth
+        gbps = csr_bytes(data.train.x) / benchmark.stats.stats.min / 1e9
+        record(stream_gbps=round(gbps, 1), stream_peak_gbps=round(STREAM_BYTES / stream / 1e9, 1),
+               stream_pct=round(100 * gbps * stream * 1e9 / STREAM_BYTES, 1))
 
 
 @pytest.mark.parametrize("threads", THREADS)
@@ -79,7 +90,8 @@ def test_step(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size, 
     data = mnist_by_dtype(dtype)
     trainer = make_trainer(layers, batch_size, data)
     ws = trainer.ws
-    ws.x[:] = data.train.x[:batch_size]
+    x = data.train.x[:batch_size]
+    ws.x[:] = x if trainer.first is None else x[:, trainer.first.kept]  # as gathered
     ws.y[:] = data.train.y[:batch_size]
 
     def step():  # as Trainer.epoch runs it, minus the gather (timed in bench_kernels)
@@ -89,4 +101,5 @@ def test_step(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size, 
     with thread_limits(threads), kernel_threads(batch_size):
         step()  # JIT dispatch, untimed
         benchmark.pedantic(step, rounds=20, iterations=5, warmup_rounds=2)
-    _record_rate(record, benchmark, trainer.model, batch_size, threads, dtype, gemm_peak)
+    _record_rate(record, benchmark, trainer.model, batch_size, threads, dtype, gemm_peak,
+                 path=path(trainer, threads))

@@ -15,6 +15,9 @@ from .timing import best_seconds
 
 GEMM_N = 2048
 GEMM_FLOPS = 2 * GEMM_N ** 3
+# The streaming read that memory-bound paths are measured against: the size of MNIST's training
+# inputs in float32 (48,000 x 784), far beyond the caches.
+STREAM_BYTES = 150_000_000
 
 
 def gemm_call(dtype, n=GEMM_N):
@@ -33,6 +36,14 @@ def gemm_gflops(dtype, threads, n=GEMM_N, repeats=5):
     return 2 * n ** 3 / seconds / 1e9
 
 
+def stream_call(dtype, nbytes=STREAM_BYTES):
+    """A function reading an `nbytes` array of `dtype` once with every numba thread: the
+    streaming bandwidth that memory-bound paths (the fused pass) are quoted against."""
+    from .fused import read_sum
+    a = np.ones(nbytes // np.dtype(dtype).itemsize, dtype)
+    return lambda: read_sum(a)
+
+
 def make_trainer(layers, batch_size, data, lr=0.1, seed=0, **settings):
     """A fastmlp Trainer on `data`'s training split: He init, plain SGD unless settings say
     otherwise (any TrainConfig field)."""
@@ -44,18 +55,17 @@ def make_trainer(layers, batch_size, data, lr=0.1, seed=0, **settings):
 
 
 def path(trainer, threads):
-    """Which way an epoch runs, as the table names it: full batch (one step on the split in
-    place) or minibatch, and at several threads whether OpenBLAS's idle workers sleep
-    (blas_idle.py) or spin, which at small batches decides whether the second core helps."""
+    """Which way an epoch runs, as the table names it: the trainer's path (plain, pruned columns,
+    sparse first layer, fused pass) and, for minibatches at several threads, whether OpenBLAS's
+    idle workers sleep (blas_idle.py) or spin, which at small batches decides whether the second
+    core helps."""
     from . import blas_idle
-    if trainer.in_place:
-        return "full batch"
-    if threads == 1:
-        return "minibatch, 1 thread"
+    if trainer.in_place or threads == 1:
+        return trainer.path
     timeout = blas_idle.in_force()
     idle = ("idle BLAS threads spin (OpenBLAS default)" if timeout is None else
             f"idle BLAS threads sleep after 2^{timeout} cycles")
-    return f"minibatch, {threads} threads, {idle}"
+    return f"{trainer.path}, {idle}"
 
 
 def describe(layers, batch_size, dtype):
@@ -95,7 +105,9 @@ class BenchRow:
     peak_gflops: float  # the GEMM roofline at this dtype and thread count, same run
     matmul_samples_per_s: float  # the epoch's matmuls alone: the ceiling this BLAS allows
     optimizer: str = "sgd"
-    path: str = ""  # which way the epoch ran (path())
+    path: str = "plain"  # Trainer.path: "plain", "pruned columns (K of n)", "fused pass"
+    stream_gbps: float | None = None  # fused pass: its bytes per second, and the streaming
+    stream_peak_gbps: float | None = None  # read bandwidth measured in the same run
     speedup: float | None = None  # over the same configuration at 1 thread, if measured
     peers: dict = field(default_factory=dict)  # peer -> samples/s, or why it is missing
     profile: dict = field(default_factory=dict)  # phase -> seconds per epoch
@@ -105,8 +117,20 @@ class BenchRow:
         return 100 * self.gflops / self.peak_gflops
 
     @property
+    def limit_text(self):
+        """The share of the path's own limit: the streaming bandwidth for the memory-bound
+        fused pass, the GEMM peak otherwise."""
+        if self.stream_gbps is not None:
+            return (f"{100 * self.stream_gbps / self.stream_peak_gbps:.0f}% of "
+                    f"{self.stream_peak_gbps:.1f} GB/s stream")
+        return f"{self.roofline_pct:.0f}% of GEMM peak"
+
+    @property
     def matmul_roofline_pct(self):
-        """The share of the GEMM peak that the epoch's matmuls reach on their own."""
+        """The share of the GEMM peak that the epoch's matmuls reach on their own (None: the
+        fused pass runs none)."""
+        if self.matmul_samples_per_s is None:
+            return None
         return 100 * self.gflops * self.matmul_samples_per_s / self.samples_per_s / \
             self.peak_gflops
 
@@ -114,6 +138,8 @@ class BenchRow:
     def matmul_share(self):
         """fastmlp's throughput as a share of its matmuls' alone: 100% would mean every
         kernel and every line of Python cost nothing."""
+        if self.matmul_samples_per_s is None:
+            return None
         return 100 * self.samples_per_s / self.matmul_samples_per_s
 
     def ratio(self, peer):
@@ -123,9 +149,12 @@ class BenchRow:
 
 def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), profile=False,
         optimizer="sgd", lr=0.1, log=print):
-    """Measure every combination; returns a list of BenchRow in the order measured."""
+    """Measure every combination; returns a list of BenchRow in the order measured. An epoch
+    is one training epoch and its validation pass, as `fastmlp train` runs them."""
     from .data import load_dataset
+    from .fused import csr_bytes
     from .profile import profile_epochs, record_matmuls
+    from .workspace import EVAL_ROWS, Workspace
 
     peaks, rows = {}, []
     for dtype in dtypes:
@@ -139,10 +168,20 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                 base = None
                 for threads in threads_list:
                     trainer = make_trainer(layers, batch_size, data, lr, optimizer=optimizer)
-                    # The epoch, its matmuls alone and the GEMM of the roofline take turns, so
-                    # that their ratios hold while this machine's speed drifts (a shared host).
+                    val = data.val
+                    validate = trainer.evaluator(val.x, val.y, Workspace(
+                        trainer.model, min(EVAL_ROWS, len(val.y)), gather=False))
+
+                    def epoch():
+                        trainer.epoch()
+                        validate()
+                    # The epoch, its matmuls alone and the GEMM of the roofline (or the stream
+                    # read, for the fused pass, which runs no matmul) take turns, so that their
+                    # ratios hold while this machine's speed drifts (a shared host).
                     with thread_limits(threads):
-                        timed = (trainer.epoch, record_matmuls(trainer.epoch), gemm_call(dtype))
+                        swept = trainer.fused is not None
+                        timed = (epoch, stream_call(dtype) if swept else record_matmuls(epoch),
+                                 gemm_call(dtype))
                         best = best_seconds(timed, repeats)
                     peer_rates = {}
                     for peer in peers:
@@ -161,28 +200,32 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                     rate = len(data.train.y) / seconds
                     if threads == 1:
                         base = rate
+                    stream = {}
+                    if swept:  # matmuls holds the stream read's seconds
+                        swept_bytes = csr_bytes(data.train.x) + csr_bytes(val.x)
+                        stream = dict(stream_gbps=swept_bytes / seconds / 1e9,
+                                      stream_peak_gbps=STREAM_BYTES / matmuls / 1e9)
                     rows.append(BenchRow(
                         list(layers), batch_size, np.dtype(dtype).name, threads, rate,
                         trainer.model.flops_per_sample() * rate / 1e9, peak,
-                        len(data.train.y) / matmuls, optimizer=optimizer,
-                        path=path(trainer, threads), speedup=rate / base if base else None,
-                        peers=peer_rates, profile=phases))
+                        None if swept else len(data.train.y) / matmuls, optimizer=optimizer,
+                        path=path(trainer, threads), **stream,
+                        speedup=rate / base if base else None, peers=peer_rates, profile=phases))
                     log(f"measured {describe(layers, batch_size, dtype)}, {threads} threads")
     return rows
 
 
 def table(rows, peers=()):
     """A Markdown table of the rows."""
-    head = ["configuration", "threads", "path", "samples/s", "GFLOPS", "% of GEMM peak",
+    head = ["configuration", "threads", "path", "samples/s", "GFLOPS", "share of its limit",
             "matmuls alone: % of GEMM peak", "% of matmuls-alone speed", "speed-up vs 1 thread"]
     for peer in peers:
         head += [f"{peer} samples/s", f"fastmlp / {peer}"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
         cells = [f"{describe(r.layers, r.batch_size, r.dtype)} {r.optimizer}", str(r.threads),
-                 r.path,
-                 f"{r.samples_per_s:,.0f}", f"{r.gflops:.1f}", f"{r.roofline_pct:.1f}%",
-                 f"{r.matmul_roofline_pct:.1f}%", f"{r.matmul_share:.1f}%",
+                 r.path, f"{r.samples_per_s:,.0f}", f"{r.gflops:.1f}", r.limit_text,
+                 _percent(r.matmul_roofline_pct), _percent(r.matmul_share),
                  "n/a" if r.speedup is None else f"{r.speedup:.2f}x"]
         for peer in peers:
             other = r.peers.get(peer)
@@ -190,6 +233,10 @@ def table(rows, peers=()):
                       "n/a" if r.ratio(peer) is None else f"{r.ratio(peer):.2f}x"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _percent(value):
+    return "n/a" if value is None else f"{value:.1f}%"
 
 
 def profile_table(rows):
@@ -216,13 +263,13 @@ def to_csv(rows, peers=()):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["layers", "batch_size", "dtype", "threads", "path", "samples_per_s",
-                     "gflops", "peak_gflops", "roofline_pct", "matmul_samples_per_s",
-                     "matmul_roofline_pct", "speedup",
+                     "gflops", "peak_gflops", "roofline_pct", "stream_gbps", "stream_peak_gbps",
+                     "matmul_samples_per_s", "matmul_roofline_pct", "speedup",
                      *[f"{p}_samples_per_s" for p in peers]])
     for r in rows:
         writer.writerow([" ".join(map(str, r.layers)), r.batch_size or "full", r.dtype,
                          r.threads, r.path, r.samples_per_s, r.gflops, r.peak_gflops,
-                         r.roofline_pct,
+                         r.roofline_pct, r.stream_gbps, r.stream_peak_gbps,
                          r.matmul_samples_per_s, r.matmul_roofline_pct, r.speedup,
                          *[r.peers.get(p) for p in peers]])
     return buffer.getvalue()

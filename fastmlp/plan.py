@@ -87,8 +87,10 @@ class Plan:
         return list(self.sizes[1:-1])
 
 
-def plan_run(config, n_features, n_classes, n_train, n_val, n_test):
-    """The Plan of training `config` on splits of these lengths (n_test 0: no test split)."""
+def plan_run(config, n_features, n_classes, n_train, n_val, n_test, input_copies=None):
+    """The Plan of training `config` on splits of these lengths (n_test 0: no test split).
+    input_copies: {name: bytes} of the copies of the inputs a full-batch run keeps, when the
+    data is known (plan_for); else the plain path's transposed copy is counted."""
     sizes = (int(n_features), *map(int, config.layers), int(n_classes))
     dtype = np.dtype(config.dtype)
     itemsize = dtype.itemsize
@@ -106,7 +108,8 @@ def plan_run(config, n_features, n_classes, n_train, n_val, n_test):
                                                          gather=not in_place)) + 8 * n_train,
         "data": (n_train + n_val + n_test) * sample,
         # Full batch without augmentation keeps a transposed copy of the training inputs.
-        "transposed inputs": n_train * n_features * itemsize if in_place else 0,
+        **(input_copies if input_copies is not None and in_place else
+           {"transposed inputs": n_train * n_features * itemsize if in_place else 0}),
         "evaluation workspace": buffer_bytes(buffer_shapes(sizes, dtype, eval_rows,
                                                            gather=False)),
         "best weights": params if config.patience else 0,  # early stopping's copy
@@ -120,7 +123,25 @@ def plan_for(config, dataset):
     """The Plan of training `config` on a loaded fastmlp.data.Dataset."""
     test = 0 if dataset.test is None else len(dataset.test.y)
     return plan_run(config, dataset.n_features, dataset.n_classes, len(dataset.train.y),
-                    len(dataset.val.y), test)
+                    len(dataset.val.y), test, _input_copies(config, dataset))
+
+
+def _input_copies(config, dataset):
+    """The copies of the inputs a full-batch run keeps, as Trainer.__init__ decides them: the
+    fused pass's sparse copies of the training and validation inputs, or the kept columns
+    and their transpose (prune.py), or None (the plain path's transposed copy)."""
+    from . import fused, prune, sparse
+    x = dataset.train.x
+    if config.batch_size is not None and config.batch_size < len(x):
+        return None
+    sizes = (x.shape[1], *config.layers, dataset.n_classes)
+    if config.dropout == 0 and fused.applies(sizes, x):
+        return {"sparse inputs": fused.csr_bytes(x) + fused.csr_bytes(dataset.val.x)}
+    if sparse.applies(sizes, x):  # the CSR copy and the partial weight gradients
+        blocks = -(-len(x) // sparse.BLOCK_ROWS)
+        return {"sparse inputs": fused.csr_bytes(x) + blocks * x.shape[1] * sizes[1] * x.itemsize}
+    kept = prune.kept_columns(x)
+    return None if kept is None else {"pruned input copies": 2 * len(x) * kept.size * x.itemsize}
 
 
 def available_bytes():

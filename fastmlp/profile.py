@@ -12,16 +12,21 @@ from unittest import mock
 
 import numpy as np
 
-from . import backward, forward
+from . import backward, forward, fused, prune
 from . import trainer as trainer_module
 
 PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
-          "backward matmuls", "fused backward kernels", "optimizer update", "other")
+          "backward matmuls", "fused backward kernels", "fused pass", "optimizer update",
+          "other")
 
 # (module, name it calls, phase); profile_epochs adds the optimizer's kernel
 _TIMED = [
     (trainer_module, "gather_rows", "batch gather"),
+    (prune, "gather_columns", "batch gather"),
+    (fused, "fused_step", "fused pass"),
+    (fused, "reduce_step", "fused pass"),
     (forward, "matmul", "forward matmuls"),
+    (prune, "matmul", "forward matmuls"),  # both of prune.py's first-layer matmuls
     (forward, "bias_relu", "fused forward kernels"),
     (forward, "bias_add", "fused forward kernels"),
     (trainer_module, "count_correct", "loss/softmax"),
@@ -75,7 +80,8 @@ def record_matmuls(run_epoch):
         return np.matmul(a, b, out=out)
 
     with mock.patch.object(forward, "matmul", record), \
-            mock.patch.object(backward, "matmul", record):
+            mock.patch.object(backward, "matmul", record), \
+            mock.patch.object(prune, "matmul", record):
         run_epoch()
 
     def replay():

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import checkpoint
+from . import checkpoint, fused, prune, sparse
 from .backward import backward
 from .data import load_dataset_for
 from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
@@ -63,7 +63,7 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, schedule, x, y, batch_size, rng, *, dropout=0.0,
-                 augment_shift=0, seed=0):
+                 augment_shift=0, seed=0, plain=False):
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         self.x, self.y, self.rng = x, y, rng
         n = len(y)
@@ -76,13 +76,31 @@ class Trainer:
                                f"{x.shape[1]} features")
         self.seed = seed
         self.in_place = self.batch_size == n and not augment_shift
-        self.ws = Workspace(model, self.batch_size, gather=not self.in_place)
+        # Faster exact paths, by what serves: at full batch on sparse inputs the fused sweep
+        # for one narrow layer (fused.py), else the first layer's matmuls on the nonzeros
+        # (sparse.py); elsewhere the first layer's matmuls skip the always-zero input columns
+        # (prune.py). plain=True keeps none (the tests compare the paths); `path` says which.
+        self.fused = self.first = kept = None
+        self.path = "plain"
+        if self.in_place and not plain and fused.applies(model.sizes, x) and self.keep == 1:
+            self.fused, self.path = fused.FusedPass(model, x, y), "fused pass"
+        elif self.in_place and not plain and sparse.applies(model.sizes, x):
+            self.first, self.path = sparse.SparseFirstLayer(model, x), "sparse first layer"
+        elif not plain:
+            kept = prune.kept_columns(x, augment_shift, self.side)
+        if kept is not None:
+            self.first = prune.PrunedColumns(model, kept)
+            self.path = f"pruned columns ({kept.size} of {x.shape[1]})"
+        self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
+                            columns=None if kept is None else kept.size)
         # Full batch reads the same inputs every step, so a contiguous transposed copy (one more
         # copy of the training set) pays for itself in the first layer's weight gradient.
-        self.x_t = None
-        if self.in_place:
-            self.x_t = np.empty(x.shape[::-1], x.dtype)  # (n_in, N)
-            transpose(self.x_t, x)
+        self.x_in, self.x_t = x, None
+        if self.in_place and (kept is not None or self.path == "plain"):
+            if kept is not None:
+                self.x_in = np.take(x, kept, axis=1)  # (N, K) the kept columns
+            self.x_t = np.empty(self.x_in.shape[::-1], x.dtype)  # (n_in or K, N)
+            transpose(self.x_t, self.x_in)
         self.order = np.arange(n, dtype=np.int64)
         self.bounds = [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
         # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
@@ -92,9 +110,9 @@ class Trainer:
 
     def step(self, ws, x, x_t, y):
         """One forward -> backward -> update; returns (loss, correct) of the pre-update model."""
-        forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps)
+        forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps, self.first)
         correct = count_correct(ws.logits, y, ws.count_partial)
-        loss = backward(self.model, ws, x_t, y, 1.0 / self.keep)
+        loss = backward(self.model, ws, x_t, y, 1.0 / self.keep, self.first)
         self.optimizer.step(self.model, self.schedule.lr(self.optimizer.steps))
         return loss, correct
 
@@ -103,7 +121,11 @@ class Trainer:
         its samples, or None when stop_requested cut it short."""
         if self.in_place:
             with kernel_threads(self.batch_size):
-                loss, correct = self.step(self.ws, self.x, self.x_t, self.y)
+                if self.fused is not None:
+                    loss, correct = self.fused.step(self.model)
+                    self.optimizer.step(self.model, self.schedule.lr(self.optimizer.steps))
+                else:
+                    loss, correct = self.step(self.ws, self.x_in, self.x_t, self.y)
             return loss, correct / len(self.y)
         if self.position == 0 and len(self.bounds) > 1:
             self.rng.shuffle(self.order)
@@ -112,8 +134,13 @@ class Trainer:
             for b in range(self.position, len(self.bounds)):
                 start, stop = self.bounds[b]
                 ws = self.ws.rows_view(stop - start)
-                gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop], self.side,
-                            self.shift, step_key(self.seed, self.optimizer.steps, _SHIFT_SALT))
+                key = step_key(self.seed, self.optimizer.steps, _SHIFT_SALT)
+                if self.first is None:
+                    gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop], self.side,
+                                self.shift, key)
+                else:  # minibatches prune columns or nothing
+                    prune.gather_columns(ws.x, ws.y, self.x, self.y, self.order[start:stop],
+                                         self.first.kept, self.side, self.shift, key)
                 loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)
                 loss_sum += loss * (stop - start)
                 correct += hits
@@ -122,6 +149,14 @@ class Trainer:
                     return None
         self.position, self.partial = 0, (0.0, 0)
         return loss_sum / len(self.y), correct / len(self.y)
+
+    def evaluator(self, x, y, ws):
+        """A function giving (accuracy, mean loss) of the model on the fixed data x, y: the
+        fused pass's forward where it serves this trainer, else `evaluate` in ws."""
+        if self.fused is None:
+            return lambda: evaluate(self.model, ws, x, y)
+        sweep = fused.FusedPass(self.model, x, y)
+        return lambda: sweep.evaluate(self.model)
 
     def state(self):
         """What a checkpoint needs to continue this trainer bit for bit: (JSON-able, arrays)."""
@@ -187,16 +222,17 @@ def _allocating(config, dataset):
             from None
 
 
-def make_trainer(config, dataset, max_memory=None):
+def make_trainer(config, dataset, max_memory=None, plain=False):
     """A freshly initialised model and its Trainer on dataset.train, as `config` says; refused
     with OutOfMemory before allocating when the run's plan (plan.py) needs more than the memory
-    available or `max_memory` bytes."""
+    available or `max_memory` bytes. plain=True: the plain path (no fused pass, sparse first
+    layer or pruned columns)."""
     check_fits(plan_for(config, dataset), max_memory)
     with _allocating(config, dataset):
-        return _make_trainer(config, dataset)
+        return _make_trainer(config, dataset, plain)
 
 
-def _make_trainer(config, dataset):
+def _make_trainer(config, dataset, plain):
     x, y = dataset.train.x, dataset.train.y
     init_seed, shuffle_seed = np.random.SeedSequence(config.seed).spawn(2)
     model = MLP([x.shape[1], *config.layers, dataset.n_classes], x.dtype)
@@ -206,7 +242,7 @@ def _make_trainer(config, dataset):
                         config.warmup, config.lr_step_epochs, config.lr_gamma)
     return Trainer(model, make_optimizer(config, model), schedule, x, y, config.batch_size,
                    np.random.default_rng(shuffle_seed), dropout=config.dropout,
-                   augment_shift=config.augment_shift, seed=config.seed)
+                   augment_shift=config.augment_shift, seed=config.seed, plain=plain)
 
 
 @contextmanager
@@ -284,6 +320,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     eval_rows = max(len(val.y), 0 if test is None else len(test.y))
     with _allocating(config, dataset):
         eval_ws = Workspace(model, min(EVAL_ROWS, eval_rows), gather=False)
+        validate = trainer.evaluator(val.x, val.y, eval_ws)
         early = _EarlyStopping(model, config.early_stop, config.patience)
     history, first_epoch, initial_loss = [], 1, None
     if resume is not None:
@@ -328,7 +365,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
         in_force = threads_in_force()
         started = time.perf_counter()
         if initial_loss is None:
-            initial_loss = evaluate(model, eval_ws, val.x, val.y)[1]
+            initial_loss = validate()[1]
         for epoch in range(first_epoch, config.epochs + 1):
             t0 = time.perf_counter()
             done = trainer.epoch()
@@ -342,7 +379,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                     f"{DIVERGENCE_FACTOR:g} x the larger of ln({dataset.n_classes}) and the "
                     f"initial loss {initial_loss:.4g}); try a lower learning rate than "
                     f"{config.lr:g}")
-            val_acc, val_loss = evaluate(model, eval_ws, val.x, val.y)
+            val_acc, val_loss = validate()
             test_due = (test is not None and config.eval_every
                         and epoch % config.eval_every == 0)
             test_acc = evaluate(model, eval_ws, test.x, test.y)[0] if test_due else None

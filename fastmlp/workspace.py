@@ -12,13 +12,14 @@ from .kernels import n_chunks
 EVAL_ROWS = 16384
 
 
-def buffer_shapes(sizes, dtype, rows, *, backward=True, gather=True):
+def buffer_shapes(sizes, dtype, rows, *, backward=True, gather=True, columns=None):
     """Every buffer a Workspace for layer `sizes` and `rows` rows allocates, in its field order:
     name -> (shape, dtype), a list of those (one per layer), or None (left out). Workspace
-    allocates from this and plan.py counts bytes from it, so the two cannot drift apart."""
+    allocates from this and plan.py counts bytes from it, so the two cannot drift apart.
+    columns: the gathered inputs' width when it is not sizes[0] (prune.py's kept columns)."""
     widths = sizes[1:]
     return {
-        "x": ((rows, sizes[0]), dtype) if gather else None,  # (B, n_in) gathered minibatch
+        "x": ((rows, columns or sizes[0]), dtype) if gather else None,  # (B, n_in) minibatch
         "y": ((rows,), np.int32) if gather else None,  # (B,) minibatch labels
         "acts": [((rows, w), dtype) for w in widths],  # (B, H_l); last: logits
         "deltas": [((rows, w), dtype) for w in widths] if backward else None,  # (B, H_l) dL/dz
@@ -46,15 +47,16 @@ def _zeros(spec):
 
 
 class Workspace:
-    def __init__(self, model, rows, *, backward=True, gather=True, _parent=None):
+    def __init__(self, model, rows, *, backward=True, gather=True, columns=None, _parent=None):
         """Buffers for `model` and batches of up to `rows` rows. backward=False leaves out the
         deltas (evaluation); gather=False leaves out the minibatch input buffer, for passes that
-        read contiguous rows of a dataset directly (full batch, evaluation)."""
+        read contiguous rows of a dataset directly (full batch, evaluation); columns: the
+        gathered inputs' width when only some columns are gathered (prune.py)."""
         self.rows = rows
         self._views = {}
         if _parent is None:
             shapes = buffer_shapes(model.sizes, model.dtype, rows, backward=backward,
-                                   gather=gather)
+                                   gather=gather, columns=columns)
             self.x, self.y, self.acts, self.deltas, self.partial, self.scratch_db, \
                 self.loss_partial, self.count_partial = (_zeros(spec) for spec in shapes.values())
         else:

@@ -106,3 +106,25 @@ def make_dataset(n_train=600, n_val=200, n_test=200, n_features=20, dtype=np.flo
 def data32(**kwargs):
     """make_dataset in float32."""
     return make_dataset(dtype=np.float32, **kwargs)
+
+
+def sparse_inputs(rng, rows, cols, density, dtype):
+    """Inputs like MNIST's: mostly zeros, the rest in (0, 1]; row 0 is empty and row 1 has one
+    nonzero, the edge cases of the kernels' pairwise loop."""
+    x = np.where(rng.random((rows, cols)) < density, rng.integers(1, 256, (rows, cols)) / 255,
+                 0).astype(dtype)
+    x[0] = 0
+    if rows > 1:
+        x[1] = 0
+        x[1, cols - 1] = 1
+    return x
+
+
+def sparse_dataset(dtype, n_features=64):
+    """make_dataset's problem with 80% of the inputs zeroed, as sparse as MNIST: the fused pass
+    and the sparse first layer serve it."""
+    data = make_dataset(n_train=700, n_val=150, n_test=150, n_features=n_features, dtype=dtype)
+    rng = np.random.default_rng(3)
+    for split in (data.train, data.val, data.test):
+        split.x[rng.random(split.x.shape) < 0.8] = 0
+    return data

@@ -134,3 +134,30 @@ def loss_of(weights, biases, x, y):
         if k < len(weights) - 1:
             a = np.maximum(a, 0)
     return xent_loss(a, y)
+
+
+def fused_step(x, y, w1, b1, w2, b2):
+    """fused.fused_step + reduce_step the obvious way: (dw1, db1, dw2, db2, summed loss,
+    correct rows) of a one-hidden-layer MLP on dense x."""
+    h = np.maximum(x @ w1 + b1, 0)
+    logits = h @ w2 + b2
+    dlogits, db2, loss = softmax_xent_backward(logits, y)
+    dh = dlogits @ w2.T * (h > 0)
+    correct = int((logits.argmax(axis=1) == y).sum())
+    return x.T @ dh, dh.sum(axis=0), h.T @ dlogits, db2, loss * len(y), correct
+
+
+def fused_eval(x, y, w1, b1, w2, b2):
+    """fused.fused_eval: (summed loss, correct rows)."""
+    *_, loss, correct = fused_step(x, y, w1, b1, w2, b2)
+    return loss, correct
+
+
+def csr_matmul(x, w):
+    """sparse.csr_matmul on x's dense form: x @ w."""
+    return x @ w
+
+
+def csr_weight_grad(x, dz):
+    """sparse.csr_weight_grad + reduce_panels on x's dense form: x^T @ dz."""
+    return x.T @ dz
