@@ -130,16 +130,13 @@ def _input_copies(config, dataset):
     """The copies of the inputs a full-batch run keeps, as Trainer.__init__ decides them: the
     fused pass's sparse copies of the training and validation inputs, or the kept columns
     and their transpose (prune.py), or None (the plain path's transposed copy)."""
-    from . import fused, prune, sparse
+    from . import fused, prune
     x = dataset.train.x
     if config.batch_size is not None and config.batch_size < len(x):
         return None
     sizes = (x.shape[1], *config.layers, dataset.n_classes)
     if config.dropout == 0 and fused.applies(sizes, x):
         return {"sparse inputs": fused.csr_bytes(x) + fused.csr_bytes(dataset.val.x)}
-    if sparse.applies(sizes, x):  # the CSR copy and the partial weight gradients
-        blocks = -(-len(x) // sparse.BLOCK_ROWS)
-        return {"sparse inputs": fused.csr_bytes(x) + blocks * x.shape[1] * sizes[1] * x.itemsize}
     kept = prune.kept_columns(x)
     return None if kept is None else {"pruned input copies": 2 * len(x) * kept.size * x.itemsize}
 

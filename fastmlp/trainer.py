@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import checkpoint, fused, prune, sparse
+from . import checkpoint, fused, prune
 from .backward import backward
 from .data import load_dataset_for
 from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
@@ -77,15 +77,13 @@ class Trainer:
         self.seed = seed
         self.in_place = self.batch_size == n and not augment_shift
         # Faster exact paths, by what serves: at full batch on sparse inputs the fused sweep
-        # for one narrow layer (fused.py), else the first layer's matmuls on the nonzeros
-        # (sparse.py); elsewhere the first layer's matmuls skip the always-zero input columns
-        # (prune.py). plain=True keeps none (the tests compare the paths); `path` says which.
+        # for one narrow layer (fused.py); elsewhere the first layer's matmuls skip the
+        # always-zero input columns (prune.py). plain=True keeps both off (the tests compare
+        # the paths); `path` says which runs.
         self.fused = self.first = kept = None
         self.path = "plain"
         if self.in_place and not plain and fused.applies(model.sizes, x) and self.keep == 1:
             self.fused, self.path = fused.FusedPass(model, x, y), "fused pass"
-        elif self.in_place and not plain and sparse.applies(model.sizes, x):
-            self.first, self.path = sparse.SparseFirstLayer(model, x), "sparse first layer"
         elif not plain:
             kept = prune.kept_columns(x, augment_shift, self.side)
         if kept is not None:
@@ -96,7 +94,7 @@ class Trainer:
         # Full batch reads the same inputs every step, so a contiguous transposed copy (one more
         # copy of the training set) pays for itself in the first layer's weight gradient.
         self.x_in, self.x_t = x, None
-        if self.in_place and (kept is not None or self.path == "plain"):
+        if self.in_place and self.fused is None:
             if kept is not None:
                 self.x_in = np.take(x, kept, axis=1)  # (N, K) the kept columns
             self.x_t = np.empty(self.x_in.shape[::-1], x.dtype)  # (n_in or K, N)
@@ -225,8 +223,8 @@ def _allocating(config, dataset):
 def make_trainer(config, dataset, max_memory=None, plain=False):
     """A freshly initialised model and its Trainer on dataset.train, as `config` says; refused
     with OutOfMemory before allocating when the run's plan (plan.py) needs more than the memory
-    available or `max_memory` bytes. plain=True: the plain path (no fused pass, sparse first
-    layer or pruned columns)."""
+    available or `max_memory` bytes. plain=True: the plain path (no fused pass or pruned
+    columns)."""
     check_fits(plan_for(config, dataset), max_memory)
     with _allocating(config, dataset):
         return _make_trainer(config, dataset, plain)

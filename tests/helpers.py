@@ -122,7 +122,7 @@ def sparse_inputs(rng, rows, cols, density, dtype):
 
 def sparse_dataset(dtype, n_features=64):
     """make_dataset's problem with 80% of the inputs zeroed, as sparse as MNIST: the fused pass
-    and the sparse first layer serve it."""
+    serves it."""
     data = make_dataset(n_train=700, n_val=150, n_test=150, n_features=n_features, dtype=dtype)
     rng = np.random.default_rng(3)
     for split in (data.train, data.val, data.test):

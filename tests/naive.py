@@ -152,12 +152,3 @@ def fused_eval(x, y, w1, b1, w2, b2):
     *_, loss, correct = fused_step(x, y, w1, b1, w2, b2)
     return loss, correct
 
-
-def csr_matmul(x, w):
-    """sparse.csr_matmul on x's dense form: x @ w."""
-    return x @ w
-
-
-def csr_weight_grad(x, dz):
-    """sparse.csr_weight_grad + reduce_panels on x's dense form: x^T @ dz."""
-    return x.T @ dz
