@@ -55,9 +55,9 @@ def make_trainer(layers, batch_size, data, lr=0.1, seed=0, **settings):
 
 
 def path(trainer, threads):
-    """Which way an epoch runs, as the table names it: the trainer's path (plain, pruned columns,
-    sparse first layer, fused pass) and, for minibatches at several threads, whether OpenBLAS's
-    idle workers sleep (blas_idle.py) or spin, which at small batches decides whether the second
+    """Which way an epoch runs, as the table names it: the trainer's path (plain, pruned
+    columns or fused pass) and, for minibatches at several threads, whether OpenBLAS's idle
+    workers sleep (blas_idle.py) or spin, which at small batches decides whether the second
     core helps."""
     from . import blas_idle
     if trainer.in_place or threads == 1:
