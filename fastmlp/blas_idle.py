@@ -9,7 +9,11 @@ away between the calls. Measured, `[128, 64, 32]` batch 128 SGD, float32, 2 thre
 epochs, one process per setting, in one locked run: 86-90k samples/s at the default (profiled:
 the optimizer update 46-49 ms per epoch, the batch gather 64 ms), 143k with 12 (2**12 cycles,
 ~1.7 us; update 15 ms, gather 49 ms), 127k with 4 (waking the worker for every call costs);
-1 thread: 116-121k. Large calls do not notice: a sleeping worker wakes in microseconds, and a
+1 thread: 116-121k. Later, four alternating pairs (28 vs 12, one process each, best of 7): the
+update 38, 49, 12, 46 -> 9, 16, 13, 13 ms per epoch, but throughput 103-169k -> 134-168k
+(medians 136k -> 138k): on this shared host the noise is as large as the gain, which shows
+mostly in the worst case. Adam, batch 128, 10 epochs, whole process: 7.4-8.1 s -> 6.1-6.9 s in
+three pairs. Large calls do not notice: a sleeping worker wakes in microseconds, and a
 full-batch matmul takes milliseconds.
 
 OpenBLAS reads the variable once, when the library loads (with numpy), so fastmlp/__init__.py
