@@ -39,7 +39,9 @@ def gemm_gflops(dtype, threads, n=GEMM_N, repeats=5):
 def stream_call(dtype, nbytes=STREAM_BYTES):
     """A function reading an `nbytes` array of `dtype` once with every numba thread: the
     streaming bandwidth that memory-bound paths (the fused pass) are quoted against."""
-    from .fused import read_sum
+    from .fused import GROUP, read_sum
+    from .kernels import ready
+    ready(dtype, GROUP)
     a = np.ones(nbytes // np.dtype(dtype).itemsize, dtype)
     return lambda: read_sum(a)
 

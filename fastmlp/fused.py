@@ -24,8 +24,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from .kernels import FASTMATH
+from .kernels import FASTMATH, _kernel, ready
 
+# The kernels.ready group of this module's kernels: compiled only for runs that take this path.
+GROUP = "fused"
 LANES = 16
 # Rows per block: a block's partial first-layer gradient (784 x 16 floats, 50 KB) stays in L2.
 BLOCK_ROWS = 1024
@@ -34,18 +36,10 @@ _FASTMATH = FASTMATH - {"reassoc"}
 
 
 def _slp_kernel(template, parallel=True):
-    """Compile a kernel eagerly for float32 and float64 with LLVM's SLP vectoriser on (see the
-    module docstring), then restore numba's setting."""
-    def compile_it(fn):
-        previous = numba.config.SLP_VECTORIZE
-        numba.config.SLP_VECTORIZE = 1
-        try:
-            return numba.njit([template.replace("F", f) for f in ("f4", "f8")],
-                              parallel=parallel, fastmath=_FASTMATH, cache=True, nogil=True,
-                              error_model="numpy", boundscheck=False)(fn)
-        finally:
-            numba.config.SLP_VECTORIZE = previous
-    return compile_it
+    """A kernel of this module's group (made ready by FusedPass), compiled with LLVM's SLP
+    vectoriser on (see the module docstring)."""
+    return _kernel(template, parallel=parallel, error_model="numpy", group=GROUP, slp=True,
+                   fastmath=_FASTMATH, boundscheck=False)
 
 
 @numba.njit(cache=True)
@@ -342,6 +336,7 @@ class FusedPass:
     measures. The CSR copy is made once (x never changes: full batch without augmentation)."""
 
     def __init__(self, model, x, y):
+        ready(model.dtype, GROUP)
         self.indptr, self.cols, self.vals = to_csr(x)
         self.y = y
         self.classes = model.sizes[2]
@@ -398,8 +393,7 @@ def csr_bytes(x):
     return 8 * (len(x) + 1) + np.count_nonzero(x) * (2 + x.itemsize) + 4 * len(x)
 
 
-@numba.njit(["f8(f4[::1])", "f8(f8[::1])"], parallel=True, cache=True, nogil=True,
-            fastmath=FASTMATH)
+@_kernel("f8(F[::1])", parallel=True, group=GROUP)
 def read_sum(a):
     """The sum of a, read once by every thread's share: `fastmlp bench` times it as the streaming
     bandwidth that the memory-bound sweep is quoted against. fastmath's reassoc lets the sum

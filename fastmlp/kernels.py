@@ -72,17 +72,59 @@ def n_chunks(rows):
     return max(1, -(-rows // CHUNK_ROWS))
 
 
-def _signatures(template):
-    """The float32 and float64 signatures of a kernel; F stands for the float type."""
-    return [template.replace("F", f) for f in ("f4", "f8")]
+# Every kernel declared by _kernel, by group: [(dispatcher, signature template, compile options)].
+_DECLARED = {}
+# The (group, numba type code) pairs made ready so far.
+_READY = set()
+_CODES = {np.dtype(np.float32): "f4", np.dtype(np.float64): "f8"}
 
 
-def _kernel(template, parallel=False, error_model="python"):
-    """Compile eagerly for float32 and float64. error_model="numpy" lets a float division by
-    zero give inf/nan instead of raising: without it numba checks every division for zero, and
-    a loop that divides does not vectorise."""
-    return numba.njit(_signatures(template), parallel=parallel, fastmath=FASTMATH, cache=True,
-                      nogil=True, error_model=error_model)
+def _kernel(template, parallel=False, error_model="python", group="core", slp=False, **options):
+    """Declare a kernel whose signature is `template` with F standing for the float type, compiled
+    (or loaded from numba's cache) for one float type when `ready(dtype, group)` first asks for it,
+    not at import: from a cold cache, compiling every kernel for both float types at import took
+    106 s before the first step of any run (kernels.py 31 s, fused.py 70 s; 2-core EPYC), where a
+    float32 run without the fused pass needs only the float32 core kernels. Until then, and for
+    any other types, the kernel refuses to compile, as an eagerly compiled one does.
+
+    error_model="numpy" lets a float division by zero give inf/nan instead of raising: without
+    it numba checks every division for zero, and a loop that divides does not vectorise.
+    slp=True compiles with LLVM's SLP vectoriser on (numba leaves it off; see fused.py)."""
+    options = {"parallel": parallel, "fastmath": FASTMATH, "cache": True, "nogil": True,
+               "error_model": error_model, **options}
+
+    def declare(fn):
+        dispatcher = numba.njit(**options)(fn)
+        # What disable_compile() sets; numba asserts a signature exists before that method may.
+        dispatcher._can_compile = False
+        _DECLARED.setdefault(group, []).append((dispatcher, template, slp))
+        for ready_group, code in _READY:  # declared after its group was made ready
+            if ready_group == group:
+                _compile(dispatcher, template.replace("F", code), slp)
+        return dispatcher
+    return declare
+
+
+def _compile(dispatcher, signature, slp):
+    previous = numba.config.SLP_VECTORIZE
+    numba.config.SLP_VECTORIZE = int(slp or previous)
+    dispatcher.disable_compile(False)
+    try:
+        dispatcher.compile(signature)
+    finally:
+        dispatcher.disable_compile(True)
+        numba.config.SLP_VECTORIZE = previous
+
+
+def ready(dtype, group="core"):
+    """Compile, or load from numba's cache, the `group` kernels for float type `dtype` (once per
+    process). Workspace calls it for the core kernels, fused.FusedPass for its group."""
+    code = _CODES[np.dtype(dtype)]
+    if (group, code) in _READY:
+        return
+    for dispatcher, template, slp in _DECLARED.get(group, ()):
+        _compile(dispatcher, template.replace("F", code), slp)
+    _READY.add((group, code))
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)

@@ -6,7 +6,7 @@ array memory. A batch with fewer rows (the last partial minibatch, an evaluation
 """
 import numpy as np
 
-from .kernels import n_chunks
+from .kernels import n_chunks, ready
 
 # Evaluation runs in chunks of this many rows: MNIST's validation and test sets each fit in one.
 EVAL_ROWS = 16384
@@ -55,6 +55,7 @@ class Workspace:
         self.rows = rows
         self._views = {}
         if _parent is None:
+            ready(model.dtype)
             shapes = buffer_shapes(model.sizes, model.dtype, rows, backward=backward,
                                    gather=gather, columns=columns)
             self.x, self.y, self.acts, self.deltas, self.partial, self.scratch_db, \

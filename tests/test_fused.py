@@ -14,6 +14,9 @@ from fastmlp.workspace import Workspace
 from . import naive
 from .helpers import sparse_dataset, sparse_inputs
 
+# Kernels are called directly here, without the Workspace that makes them ready in a run.
+pytestmark = pytest.mark.usefixtures("kernels_ready")
+
 TOL = {np.float32: dict(rtol=2e-4, atol=1e-6), np.float64: dict(rtol=1e-11, atol=1e-14)}
 
 

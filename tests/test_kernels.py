@@ -1,5 +1,9 @@
 """Every fused kernel against its plain-numpy twin in tests/naive.py, in both float types,
 at sizes that leave partial reduction chunks and at a single row."""
+import subprocess
+import sys
+from pathlib import Path
+
 import numba
 import numpy as np
 import pytest
@@ -8,6 +12,9 @@ from fastmlp import kernels
 from fastmlp.kernels import CHUNK_ROWS, n_chunks
 
 from . import naive
+
+# Kernels are called directly here, without the Workspace that makes them ready in a run.
+pytestmark = pytest.mark.usefixtures("kernels_ready")
 
 ROWS = [1, 7, CHUNK_ROWS, 3 * CHUNK_ROWS + 5]
 DTYPES = [np.float32, np.float64]
@@ -360,3 +367,37 @@ def test_gather_rows_shift_does_not_depend_on_thread_count(rng):
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     np.testing.assert_array_equal(results[0], results[1])
+
+
+FLOAT32_RUN = """
+import numpy as np
+from numba.core.sigutils import normalize_signature
+from fastmlp import fused, kernels
+from fastmlp.settings import TrainConfig
+from fastmlp.trainer import train
+from tests.helpers import data32
+train(TrainConfig(layers=(8,), batch_size=64, epochs=1, lr=0.1), data32())
+def compiled(group, code):
+    return [d.py_func.__name__ for d, template, _ in kernels._DECLARED[group]
+            if [tuple(sig) for sig in d.signatures]
+            == [normalize_signature(template.replace("F", code))[0]]]
+core = [d.py_func.__name__ for d, _, _ in kernels._DECLARED["core"]]
+print(compiled("core", "f4") == core, compiled("core", "f8"), compiled(fused.GROUP, "f4"))
+for call in (lambda: kernels.sgd_update(np.zeros(3, np.int64), np.zeros(3, np.int64), 0.1, 0.0),
+             lambda: fused.read_sum(np.zeros(3, np.float32))):
+    try:
+        call()
+    except TypeError:
+        print("refused")
+"""
+
+
+def test_a_run_compiles_only_its_own_float_type_and_path():
+    """Kernels compile (or load from numba's cache) when a run first needs them, for its float
+    type, and the fused pass's only when it runs: from a cold cache, compiling everything at
+    import took 106 s before any first step. A kernel still refuses other types instead of
+    compiling a variant for them."""
+    proc = subprocess.run([sys.executable, "-c", FLOAT32_RUN], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["True [] []", "refused", "refused"]

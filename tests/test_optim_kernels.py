@@ -11,6 +11,9 @@ from fastmlp import kernels
 
 from . import naive
 
+# Kernels are called directly here, without the Workspace that makes them ready in a run.
+pytestmark = pytest.mark.usefixtures("kernels_ready")
+
 SIZES = [1, 7, 1001, 4099]
 DTYPES = [np.float32, np.float64]
 STEPS = 5
