@@ -1,4 +1,4 @@
-"""The dry run's time estimate (fastmlp/plan.py) against measured epochs, for the README table:
+"""The dry run's time estimate (fastmlp/estimate.py) against measured epochs, for the README table:
 
     python bench/estimate_vs_measured.py [--threads 2] [--epochs 3]
 
@@ -9,7 +9,8 @@ the whole run is TrainResult.wall_seconds (training and evaluation, data loading
 import argparse
 
 from fastmlp.data import load_dataset
-from fastmlp.plan import estimate_time, plan_for
+from fastmlp.estimate import estimate_time
+from fastmlp.plan import plan_for
 from fastmlp.settings import RunOptions, TrainConfig
 from fastmlp.threads import thread_limits
 from fastmlp.trainer import train

@@ -205,21 +205,22 @@ SMALL = LANES + LANES * LANES + LANES
 
 
 @_slp_kernel("void(F[:, ::1], F[:, ::1], f8[::1], i8[::1], i8[::1], u2[::1], F[::1], i4[::1], "
-             "F[::1], F[::1], F[::1], F[::1], F[::1], i8)")
+             "F[::1], F[::1], F[::1], F[::1], F[::1], i8, i8, b1)")
 def fused_step(dw1_part, dsmall_part, loss_part, hit_part, indptr, cols, vals, y, w1, b1, w2,
-               w2_t, b2, classes):
+               w2_t, b2, hidden, classes, train):
     """Forward, mean cross-entropy, backward and every gradient of a 1-hidden-layer MLP over the
     rows of X (CSR: indptr, cols, vals), labels y (< classes), in one sweep; partial results
     per block of BLOCK_ROWS rows: dw1_part (blocks, n_in * LANES) the first layer's weight
     gradient, dsmall_part (blocks, SMALL) [db1, dW2, db2], loss_part (blocks,) summed losses,
     hit_part (blocks,) correct rows. The parameters come padded with zeros to LANES hidden
     units and LANES classes, flat: w1 (n_in x LANES), b1, w2 (LANES x LANES) and its transpose
-    w2_t, b2. `reduce_step` adds the blocks up.
+    w2_t, b2. `reduce_step` adds the blocks up. train=False: the forward alone (losses and
+    correct rows; the gradient partials may then have no columns, as nothing touches them).
     """
     rows = y.shape[0]
     inv_rows = 1.0 / rows
     zero, one = w1.dtype.type(0), w1.dtype.type(1)
-    for blk in prange(dw1_part.shape[0]):
+    for blk in prange(loss_part.shape[0]):
         dw1 = dw1_part[blk]
         small = dsmall_part[blk]
         dw1[:] = 0
@@ -233,6 +234,8 @@ def fused_step(dw1_part, dsmall_part, loss_part, hit_part, indptr, cols, vals, y
                                          w2, b2, classes, label)
             loss += np.log(s) + m - at_label
             hits += best == label
+            if not train:
+                continue
             scale = inv_rows / s
             for k in range(classes):  # softmax_xent_backward's gradient, rounded as it is
                 v = g[k] * scale
@@ -243,7 +246,7 @@ def fused_step(dw1_part, dsmall_part, loss_part, hit_part, indptr, cols, vals, y
                 g[k] = 0
             dlogits = _load16(g, 0)
             _add16(small, LANES + LANES * LANES, one, dlogits)  # db2
-            for j in range(LANES):  # dW2 += h^T dlogits (padded rows get h = 0)
+            for j in range(hidden):  # dW2 += h^T dlogits (its padded rows are never read)
                 _add16(small, LANES + j * LANES, hs[j], dlogits)
             dh = _zeros16(zero)
             for k in range(classes):  # dh = dlogits @ W2^T
@@ -278,25 +281,6 @@ def reduce_step(dw1, db1, dw2, db2, dw1_part, dsmall_part):
             dw2[j, k] = small[LANES + j * LANES + k]
     for k in range(classes):
         db2[k] = small[LANES + LANES * LANES + k]
-
-
-@_slp_kernel("void(f8[::1], i8[::1], i8[::1], u2[::1], F[::1], i4[::1], F[::1], F[::1], "
-             "F[::1], F[::1], i8)")
-def fused_eval(loss_part, hit_part, indptr, cols, vals, y, w1, b1, w2, b2, classes):
-    """fused_step's forward alone: per block, the summed cross-entropy and the correct rows."""
-    rows = y.shape[0]
-    for blk in prange(loss_part.shape[0]):
-        hs = np.zeros(LANES, w1.dtype)
-        g = np.zeros(LANES, w1.dtype)
-        loss, hits = 0.0, 0
-        for i in range(blk * BLOCK_ROWS, min(rows, (blk + 1) * BLOCK_ROWS)):
-            label = y[i]
-            m, s, best, at_label = _head(hs, g, _lanes_forward(indptr, cols, vals, w1, i), b1,
-                                         w2, b2, classes, label)
-            loss += np.log(s) + m - at_label
-            hits += best == label
-        loss_part[blk] = loss
-        hit_part[blk] = hits
 
 
 # The sweep costs per nonzero; a dense uint8 loop over all 784 pixels needs >= 12 ms per epoch
@@ -351,6 +335,7 @@ class FusedPass:
         self.loss_part = np.zeros(blocks)  # (blocks,)
         self.hit_part = np.zeros(blocks, np.int64)  # (blocks,)
         self.dw1_part = self.dsmall_part = None  # made by the first step: evaluation needs none
+        self.no_part = np.zeros((blocks, 0), model.dtype)  # (blocks, 0): evaluation's partials
 
     def _load(self, model):
         """Copy the model's parameters into the padded buffers (~8,000 values: microseconds)."""
@@ -361,7 +346,12 @@ class FusedPass:
         np.copyto(self.w2_t.reshape(LANES, LANES)[:classes, :hidden], model.weights[1].T)
         np.copyto(self.b2[:classes], model.biases[1])
 
-    def _totals(self):
+    def _sweep(self, model, train):
+        self._load(model)
+        parts = (self.dw1_part, self.dsmall_part) if train else (self.no_part, self.no_part)
+        fused_step(*parts, self.loss_part, self.hit_part, self.indptr, self.cols, self.vals,
+                   self.y, self.w1, self.b1, self.w2, self.w2_t, self.b2, model.sizes[1],
+                   self.classes, train)
         return self.loss_part.sum() / len(self.y), int(self.hit_part.sum())
 
     def step(self, model):
@@ -370,20 +360,14 @@ class FusedPass:
             blocks = n_blocks(len(self.y))
             self.dw1_part = np.zeros((blocks, self.w1.size), model.dtype)
             self.dsmall_part = np.zeros((blocks, SMALL), model.dtype)
-        self._load(model)
-        fused_step(self.dw1_part, self.dsmall_part, self.loss_part, self.hit_part, self.indptr,
-                   self.cols, self.vals, self.y, self.w1, self.b1, self.w2, self.w2_t, self.b2,
-                   self.classes)
+        totals = self._sweep(model, True)
         reduce_step(model.dweights[0], model.dbiases[0], model.dweights[1], model.dbiases[1],
                     self.dw1_part, self.dsmall_part)
-        return self._totals()
+        return totals
 
     def evaluate(self, model):
         """(accuracy, mean cross-entropy) of the model on x, y."""
-        self._load(model)
-        fused_eval(self.loss_part, self.hit_part, self.indptr, self.cols, self.vals, self.y,
-                   self.w1, self.b1, self.w2, self.b2, self.classes)
-        loss, hits = self._totals()
+        loss, hits = self._sweep(model, False)
         return hits / len(self.y), loss
 
 

@@ -148,7 +148,7 @@ def fused_step(x, y, w1, b1, w2, b2):
 
 
 def fused_eval(x, y, w1, b1, w2, b2):
-    """fused.fused_eval: (summed loss, correct rows)."""
+    """fused.fused_step with train=False: (summed loss, correct rows)."""
     *_, loss, correct = fused_step(x, y, w1, b1, w2, b2)
     return loss, correct
 

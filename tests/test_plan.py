@@ -7,13 +7,13 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from fastmlp import backward, bench, forward, plan, trainer
+from fastmlp import backward, bench, estimate, forward, plan, prune, trainer
 from fastmlp.classifier import MLPClassifier
 from fastmlp.cli.options import memory_size
 from fastmlp.errors import FastMLPError, OutOfMemory
 from fastmlp.settings import TrainConfig
 
-from .helpers import data32, error_line, run_cli
+from .helpers import data32, error_line, run_cli, sparse_dataset
 
 
 @pytest.mark.parametrize("settings", [
@@ -116,10 +116,14 @@ def test_bad_memory_sizes(text):
 
 # --- the time estimate ---------------------------------------------------------------------
 
+@pytest.mark.parametrize("dead", [0, 24])  # input columns zero in every training row
 @pytest.mark.parametrize("batch_size, augment_shift", [(None, 0), (None, 1), (32, 0)])
-def test_the_estimate_times_the_matmuls_the_engine_calls(monkeypatch, batch_size, augment_shift):
-    # The products the estimate times have the shapes and layouts of a real step's matmuls.
-    data = data32(n_features=16)  # 4 x 4 images: shifts need square ones
+def test_the_estimate_times_the_matmuls_the_engine_calls(monkeypatch, batch_size, augment_shift,
+                                                         dead):
+    # The products the estimate times have the shapes and layouts of a real step's matmuls,
+    # also where the first layer's training matmuls read only the kept columns (prune.py).
+    data = data32(n_features=64)  # 8 x 8 images: shifts need square ones
+    data.train.x[:, :dead] = 0
     config = TrainConfig(layers=(12, 8), batch_size=batch_size, augment_shift=augment_shift,
                          epochs=1, dtype="float32")
     calls = []
@@ -129,54 +133,78 @@ def test_the_estimate_times_the_matmuls_the_engine_calls(monkeypatch, batch_size
                   else "nn")
         calls.append((a.shape[0], a.shape[1], b.shape[1], layout))
         return np.matmul(a, b, out=out)
-    monkeypatch.setattr(forward, "matmul", recording)
-    monkeypatch.setattr(backward, "matmul", recording)
-    trainer.make_trainer(config, data).epoch()
+    for module in (forward, backward, prune):
+        monkeypatch.setattr(module, "matmul", recording)
+    made = trainer.make_trainer(config, data)
+    made.epoch()
     p = plan.plan_for(config, data)
-    step = plan.products(p, p.batch_size)
+    assert p.kept == (0 if made.first is None else made.first.n_kept)
+    assert bool(p.kept) == (dead > 0)
+    step = estimate.products(p, p.batch_size)
     assert calls[:len(step)] == step
     assert len(calls) == len(step) * -(-len(data.train.y) // p.batch_size)
 
 
+def test_the_fused_pass_is_estimated_by_its_sweep(monkeypatch):
+    # The fused pass runs no matmul: the estimate charges its sweep, timed on the training rows
+    # (stubbed here: 2 us a training row, 1 us a validation row; 1 GB/s copies).
+    data = sparse_dataset(np.float32)
+    config = TrainConfig(layers=(10,), epochs=3, dtype="float32")
+    p = plan.plan_for(config, data)
+    assert trainer.make_trainer(config, data).path == "fused pass"
+    assert p.sweep_sample is not None and not p.transposed and "sparse inputs" in p.memory
+    rows, val_rows, ns = estimate.sweep_seconds(p)  # really timed
+    assert rows > 0 and val_rows > 0 and ns > 0
+    monkeypatch.setattr(estimate, "sweep_seconds", lambda plan_: (2e-6, 1e-6, 5.0))
+    monkeypatch.setattr(estimate, "copy_bandwidth", lambda nbytes: 1e9)
+    e = estimate.estimate_time(p)
+    assert e.matmul_seconds == 0 and e.sweep_ns == 5.0
+    update = 3 * p.memory["parameters"]  # plain SGD: no optimizer state
+    assert e.other_seconds == pytest.approx(700 * 2e-6 + update / (estimate.KERNEL_SHARE * 1e9)
+                                            + estimate.STEP_SECONDS)
+    assert e.eval_seconds == pytest.approx(150 * 1e-6)  # the validation split, swept
+    assert e.once_seconds > e.eval_seconds  # and the test split at the end, the plain way
+
+
 def test_the_probe_is_capped_in_every_dimension_and_in_volume():
-    assert plan.probe_shape(100, 784, 10) == [100, 784, 10]
-    assert plan.probe_shape(48000, 784, 128) == [4096, 784, 128]
-    m, k, n = plan.probe_shape(10**5, 10**5, 10**5)
-    assert m * k * n <= plan.PROBE_VOLUME and max(m, k, n) <= plan.PROBE_DIM
+    assert estimate.probe_shape(100, 784, 10) == [100, 784, 10]
+    assert estimate.probe_shape(48000, 784, 128) == [4096, 784, 128]
+    m, k, n = estimate.probe_shape(10**5, 10**5, 10**5)
+    assert m * k * n <= estimate.PROBE_VOLUME and max(m, k, n) <= estimate.PROBE_DIM
 
 
 def test_the_estimate_adds_up(monkeypatch):
     # With the timings replaced by a fixed speed (1 GFLOP/s of multiply-adds, 1 GB/s copies),
     # the estimate is plain arithmetic on the products and the traffic.
-    monkeypatch.setattr(plan, "matmul_seconds",
+    monkeypatch.setattr(estimate, "matmul_seconds",
                         lambda products, dtype: sum(m * k * n for m, k, n, _ in products) / 1e9)
-    monkeypatch.setattr(plan, "copy_bandwidth", lambda nbytes: 1e9)
+    monkeypatch.setattr(estimate, "copy_bandwidth", lambda nbytes: 1e9)
     p = plan.plan_run(TrainConfig(layers=(32,), batch_size=100, epochs=2), 784, 10, 4800, 1200,
                       1000)
-    e = plan.estimate_time(p)
+    e = estimate.estimate_time(p)
     macs = 784 * 32 + 32 * 10  # per sample and pass
     # forward and weight gradient of both layers; the input gradient of the second only
     assert e.matmul_seconds == pytest.approx(4800 * (2 * macs + 32 * 10) / 1e9)
     steps = 4800 / 100
-    other = plan.traffic_bytes(p, 100) / (plan.KERNEL_SHARE * 1e9) + plan.STEP_SECONDS
+    other = estimate.traffic_bytes(p, 100) / (estimate.KERNEL_SHARE * 1e9) + estimate.STEP_SECONDS
     assert e.other_seconds == pytest.approx(steps * other)
     eval_rows = 2200  # the largest evaluation: the validation and test splits at the end
-    per_sample = (eval_rows * macs / 1e9 + plan.traffic_bytes(p, eval_rows, training=False)
-                  / (plan.KERNEL_SHARE * 1e9) + plan.STEP_SECONDS) / eval_rows
+    per_sample = (eval_rows * macs / 1e9 + estimate.traffic_bytes(p, eval_rows, training=False)
+                  / (estimate.KERNEL_SHARE * 1e9) + estimate.STEP_SECONDS) / eval_rows
     assert e.eval_seconds == pytest.approx(1200 * per_sample)
     assert e.once_seconds == pytest.approx(2200 * per_sample)
     assert e.run_seconds == pytest.approx(2 * (e.train_seconds + e.eval_seconds)
                                           + e.once_seconds)
     adam = plan.plan_run(TrainConfig(layers=(32,), batch_size=100, optimizer="adam", lr=1e-3),
                          784, 10, 4800, 1200, 0)
-    assert plan.traffic_bytes(adam, 100) == plan.traffic_bytes(p, 100) + \
+    assert estimate.traffic_bytes(adam, 100) == estimate.traffic_bytes(p, 100) + \
         4 * p.memory["parameters"]  # its two state arrays are read and written too
 
 
 def test_the_estimate_times_this_machine():
     p = plan.plan_run(TrainConfig(layers=(32,), batch_size=128, epochs=2), 784, 10, 4800, 1200,
                       0)
-    e = plan.estimate_time(p)
+    e = estimate.estimate_time(p)
     assert e.matmul_seconds > 0 and e.other_seconds > 0 and e.eval_seconds > 0
     assert e.matmul_gflops > 0 and e.bandwidth > 0
 

@@ -119,13 +119,14 @@ def note_thread_clamp(threads):
 
 def dry_run(config, options, dataset, max_memory):
     """Print the run's plan; refuse it as the run would when it does not fit."""
+    from .. import estimate as estimating
     from .. import plan as planning
     from ..threads import thread_limits
 
     plan = planning.plan_for(config, dataset)
     with thread_limits(options.threads) as threads:
-        peak = planning.gemm_peak_gflops(config.dtype, threads)
-        estimate = planning.estimate_time(plan)
+        peak = estimating.gemm_peak_gflops(config.dtype, threads)
+        estimate = estimating.estimate_time(plan)
     available = planning.available_bytes()
     print(planning.report(plan, config.optimizer, estimate, peak, threads, available))
     planning.check_fits(plan, max_memory, available)
