@@ -20,7 +20,7 @@ import distributed
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .errors import FastMLPError
-from .runs import lost_record, run_job
+from .runs import Interrupts, lost_record, run_job
 
 EPOCH_TOPIC = "fastmlp-epoch"
 EPOCH_EVENT_SECONDS = 0.5  # at most two epoch events a second per run: 400 epochs of [10] at
@@ -115,31 +115,6 @@ def _remote(job, options):
     return record
 
 
-class _Interrupts:
-    """While the loop runs: the first SIGINT asks it to stop submitting and let running runs
-    finish; a second one raises KeyboardInterrupt (the running runs are abandoned)."""
-
-    def __init__(self, on_first):
-        self.requested = False
-        self.on_first = on_first
-
-    def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.on_first()
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
 def run_on_cluster(client, jobs, options, on_start=None, on_epoch=None, on_record=None,
                    on_interrupt=None):
     """Run the jobs as Dask tasks, the longest first, as many in flight as the cluster has
@@ -174,7 +149,7 @@ def run_on_cluster(client, jobs, options, on_start=None, on_epoch=None, on_recor
             if on_start is not None:
                 on_start(job)
 
-    with _Interrupts(on_interrupt or (lambda: None)) as interrupts:
+    with Interrupts(on_interrupt or (lambda: None)) as interrupts:
         try:
             submit()
             for future in running:
