@@ -166,7 +166,6 @@ class Interrupts:
             signal.signal(signal.SIGINT, self.previous)
 
 
-
 def run_in_process(jobs, options=None, on_start=None, on_epoch=None, on_record=None,
                    on_interrupt=None):
     """Run the jobs one after another in this process; on_record(job, record) as each ends.
