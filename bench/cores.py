@@ -1,8 +1,9 @@
 """Is the second core a whole core? The work of one 2-thread process against two 1-thread
 processes at once, on a large float32 GEMM (compute-bound) and on streaming a 150 MB array
-(bandwidth-bound, the size of MNIST's float32 training matrix), in turns.
+(bandwidth-bound: a matrix-vector product over MNIST's float32 training matrix), in turns;
+the median of the repeats, each printed.
 
-    flock /tmp/fastmlp-cpu.lock python bench/cores.py --repeats 3
+    flock /tmp/fastmlp-cpu.lock python bench/cores.py --repeats 5
 
 The question behind it: a grid of runs on an embedded cluster (one 1-thread run per core) can
 beat the same runs one after the other at every core's threads only when two 1-thread
@@ -17,7 +18,7 @@ import time
 
 GEMM_N = 2048  # 2 x 2048^3 = 17.2 GFLOP per product
 GEMM_PRODUCTS = 12
-STREAM_BYTES = 150_000_000
+STREAM_ROWS = 48_000  # MNIST's training split: 48,000 x 784 float32, 150.5 MB
 STREAM_PASSES = 20
 
 
@@ -37,8 +38,8 @@ def work(kind, start_at):
             for _ in range(GEMM_PRODUCTS):
                 np.matmul(a, b, out=out)
     else:
-        x = np.ones(STREAM_BYTES // 4, np.float32).reshape(-1, 784 * 4)
-        ones = np.ones(x.shape[1], np.float32)
+        x = np.ones((STREAM_ROWS, 784), np.float32)
+        ones = np.ones(784, np.float32)
 
         def run():  # a matrix-vector product: BLAS reads the matrix once, at its threads
             for _ in range(STREAM_PASSES):
@@ -62,14 +63,14 @@ def together(kind, threads, count):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         work(args.child[0], float(args.child[1]))
         return
     units = {"gemm": (2 * GEMM_N ** 3 * GEMM_PRODUCTS / 1e9, "GFLOP/s"),
-             "stream": (STREAM_BYTES * STREAM_PASSES / 1e9, "GB/s")}
+             "stream": (STREAM_ROWS * 784 * 4 * STREAM_PASSES / 1e9, "GB/s")}
     modes = [("one process, 1 thread", 1, 1), ("one process, 2 threads", 2, 1),
              ("two 1-thread processes at once", 1, 2)]
     for kind, (amount, unit) in units.items():
