@@ -107,6 +107,8 @@ def _run_halving(args, sweep, out_dir):
                 break
             points = promote(points, sweep.seeds, jobs, outcome.records, sweep.metric,
                              METRICS[sweep.metric], halving)
+            if not points:  # every point failed at this rung
+                break
     outcome = Outcome(records, failed, complete, resumed, executor.cluster)
     runs, reached = furthest(sweep.points, sweep.seeds, halving, records)
     if not runs:
