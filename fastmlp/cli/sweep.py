@@ -14,7 +14,9 @@ def add_parser(subparsers):
         subparsers, "sweep",
         description="Run every point of a sweep (a grid, or seeded random draws, over any "
                     "training settings: see fastmlp/sweep.py for the file's keys) once per "
-                    "seed, rank the points by the mean over seeds of a validation metric, and "
+                    "seed (with a [halving] table, successive halving: only the best points "
+                    "go on from each rung's checkpoint to the full epochs), rank the points by "
+                    "the mean over seeds of a validation metric, and "
                     "print the leaderboard; write it as Markdown, CSV and JSON, with a plot of "
                     "the metric against each swept setting, into --out-dir. Every finished run "
                     "is recorded in OUT_DIR/runs at once, and the same command again resumes.")
