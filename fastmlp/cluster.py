@@ -30,10 +30,16 @@ CONNECT_TIMEOUT = "20s"
 # and client in this process) cost 1.41 s of CPU over 15 s with two idle workers at the
 # defaults, 0.19 s with these; on 2 cores that is CPU the runs get back. Work stealing has
 # nothing to do: no more tasks are in flight than worker threads.
+# The workers' statistical profiler is off too: it samples the running task's stack every 10 ms
+# from the worker's event loop, taking the GIL from the run; the 8 batch-128 runs of
+# bench/dask_scaling.py's mini grid trained in 19.8-20.0 s with it and 17.9-18.0 s without, on
+# a 1-worker cluster (14.1-14.2 s in one process: the rest of the gap is not explained yet;
+# bench/worker_profiler.py).
 QUIET = {"distributed.admin.tick.interval": "1s",
          "distributed.admin.system-monitor.interval": "5s",
          "distributed.worker.memory.monitor-interval": "1s",
-         "distributed.scheduler.work-stealing": False}
+         "distributed.scheduler.work-stealing": False,
+         "distributed.worker.profile.enabled": False}
 
 
 def thread_environment(threads):
