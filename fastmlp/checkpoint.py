@@ -32,24 +32,38 @@ class Checkpoint:
 
 def save(path, model, config, history, dataset, state=None, arrays=None):
     """Write a model (and, for a resumable checkpoint, `state` and its `arrays`) to `path`."""
+    write_atomically(path, dumps(model, config, history, dataset, state, arrays))
+
+
+def dumps(model, config, history, dataset, state=None, arrays=None):
+    """The bytes save() writes (a grid's task returns its checkpoint so: the client keeps it)."""
     meta = {"format": FORMAT, "version": VERSION, "sizes": list(model.sizes),
             "dtype": model.dtype.name, "config": asdict(config), "history": history,
             "dataset": dataset, "state": state or {}}
     buffer = io.BytesIO()
     np.savez(buffer, params=model.params, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
              **{f"state_{name}": value for name, value in (arrays or {}).items()})
-    write_atomically(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 def load(path):
     """Read a model written by save(); any problem is a one-line FastMLPError naming the file."""
-    from .settings import TrainConfig
-
     path = Path(path)
     if not path.is_file():
         raise FastMLPError(f"{path}: no such model file")
+    return _read(path, path)
+
+
+def loads(data, name="checkpoint"):
+    """A Checkpoint from the bytes dumps() made; `name` stands for the file in messages."""
+    return _read(io.BytesIO(data), name)
+
+
+def _read(source, path):
+    from .settings import TrainConfig
+
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with np.load(source, allow_pickle=False) as npz:
             contents = {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
         raise FastMLPError(f"{path}: not a readable .npz model ({e})") from None

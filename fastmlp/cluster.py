@@ -20,7 +20,7 @@ import distributed
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from .errors import FastMLPError
-from .runs import lost_record, run_job
+from .runs import Interrupts, lost_record, run_job
 
 EPOCH_TOPIC = "fastmlp-epoch"
 EPOCH_EVENT_SECONDS = 0.5  # at most two epoch events a second per run: 400 epochs of [10] at
@@ -30,10 +30,16 @@ CONNECT_TIMEOUT = "20s"
 # and client in this process) cost 1.41 s of CPU over 15 s with two idle workers at the
 # defaults, 0.19 s with these; on 2 cores that is CPU the runs get back. Work stealing has
 # nothing to do: no more tasks are in flight than worker threads.
+# The workers' statistical profiler is off too: it samples the running task's stack every 10 ms
+# from the worker's event loop, taking the GIL from the run; the 8 batch-128 runs of
+# bench/dask_scaling.py's mini grid trained in 19.8-20.0 s with it and 17.9-18.0 s without, on
+# a 1-worker cluster (14.1-14.2 s in one process: the rest of the gap is not explained yet;
+# bench/worker_profiler.py).
 QUIET = {"distributed.admin.tick.interval": "1s",
          "distributed.admin.system-monitor.interval": "5s",
          "distributed.worker.memory.monitor-interval": "1s",
-         "distributed.scheduler.work-stealing": False}
+         "distributed.scheduler.work-stealing": False,
+         "distributed.worker.profile.enabled": False}
 
 
 def thread_environment(threads):
@@ -115,31 +121,6 @@ def _remote(job, options):
     return record
 
 
-class _Interrupts:
-    """While the loop runs: the first SIGINT asks it to stop submitting and let running runs
-    finish; a second one raises KeyboardInterrupt (the running runs are abandoned)."""
-
-    def __init__(self, on_first):
-        self.requested = False
-        self.on_first = on_first
-
-    def __enter__(self):
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        self.on_first()
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
 def run_on_cluster(client, jobs, options, on_start=None, on_epoch=None, on_record=None,
                    on_interrupt=None):
     """Run the jobs as Dask tasks, the longest first, as many in flight as the cluster has
@@ -174,7 +155,7 @@ def run_on_cluster(client, jobs, options, on_start=None, on_epoch=None, on_recor
             if on_start is not None:
                 on_start(job)
 
-    with _Interrupts(on_interrupt or (lambda: None)) as interrupts:
+    with Interrupts(on_interrupt or (lambda: None)) as interrupts:
         try:
             submit()
             for future in running:

@@ -17,9 +17,12 @@ def _final(run):
     return run.result.final
 
 
-def rank(sweep, runs):
+def rank(sweep, runs, reached=None):
     """One row per point, best first (points without a finished run last, unranked): its
-    swept values, the metric's spread over seeds, and the other figures' means."""
+    swept values, the metric's spread over seeds, and the other figures' means. With
+    successive halving, `reached` gives each point's epochs (its furthest rung, as "epochs"):
+    points that went further rank above those stopped earlier, whatever their scores (a
+    score after fewer epochs is not comparable)."""
     higher = METRICS[sweep.metric]
     rows = []
     for point in sweep.points:
@@ -28,6 +31,8 @@ def rank(sweep, runs):
         row = {"point": point.name, "settings": point.note,
                "values": {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()},
                "seeds": [r.seed for r in own], "metric": sweep.metric}
+        if reached is not None:
+            row["epochs"] = reached.get(point.name)
         if own:
             finals = [_final(r) for r in own]
             row["score"] = spread([getattr(f, sweep.metric) for f in finals])
@@ -37,7 +42,8 @@ def rank(sweep, runs):
             row["wall_seconds_mean"] = float(np.mean([r.result.wall_seconds for r in own]))
         rows.append(row)
     done = sorted((r for r in rows if "score" in r),
-                  key=lambda r: -r["score"]["mean"] if higher else r["score"]["mean"])
+                  key=lambda r: (-(r.get("epochs") or 0),
+                                 -r["score"]["mean"] if higher else r["score"]["mean"]))
     for i, row in enumerate(done, 1):
         row["rank"] = i
     return done + [r for r in rows if "score" not in r]
@@ -57,19 +63,27 @@ def _score(row):
 
 def markdown(sweep, rows, provenance_line):
     unit = " %" if sweep.metric.endswith("acc") else ""
+    halving = sweep.halving
     out = [f"Sweep `{sweep.path}`: {len(sweep.points)} points ({sweep.search} search over "
            f"{', '.join(a.name for a in sweep.axes)}), seeds 0..{sweep.seeds - 1} each, ranked "
            f"by the mean {sweep.metric} of the last epoch (best first; the test accuracy is "
-           "reported, never used to rank).", "",
-           f"| rank | point | settings | {sweep.metric}{unit} (mean ± std) | validation % | "
-           "test % | seeds | wall time / run |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "reported, never used to rank)."]
+    if halving is not None:
+        out[0] += (f" Successive halving: rungs at {', '.join(map(str, halving.rungs))} "
+                   f"epochs, the best 1/{halving.eta} of the points going on at each; a point "
+                   "stopped at a rung ranks below those that went further, by its figures at "
+                   "that rung (the wall time is its last rung's).")
+    epochs = " epochs |" if halving is not None else ""
+    out += ["", f"| rank | point | settings | {sweep.metric}{unit} (mean ± std) |{epochs} "
+                "validation % | test % | seeds | wall time / run |",
+            "| --- " * (8 + (halving is not None)) + "|"]
     for r in rows:
+        reached = "" if halving is None else f" {r['epochs'] or '—'} |"
         if "score" not in r:
-            out.append(f"| — | {r['point']} | {r['settings']} | no finished run | — | — | 0 | "
-                       "— |")
+            out.append(f"| — | {r['point']} | {r['settings']} | no finished run |{reached} — "
+                       "| — | 0 | — |")
             continue
-        out.append(f"| {r['rank']} | {r['point']} | {r['settings']} | {_score(r)} | "
+        out.append(f"| {r['rank']} | {r['point']} | {r['settings']} | {_score(r)} |{reached} "
                    f"{_pct(r['val_acc'], 'acc')} | {_pct(r['test_acc'], 'acc')} | "
                    f"{len(r['seeds'])} | {r['wall_seconds_mean']:.1f} s |")
     out += ["", provenance_line]
@@ -78,7 +92,7 @@ def markdown(sweep, rows, provenance_line):
 
 def to_csv(rows):
     buffer = io.StringIO()
-    names = ["rank", "point", "settings", "metric", "mean", "std", "n", *SHOWN,
+    names = ["rank", "point", "settings", "metric", "mean", "std", "n", "epochs", *SHOWN,
              "wall_seconds_mean"]
     writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
     writer.writeheader()
@@ -87,7 +101,7 @@ def to_csv(rows):
         writer.writerow({"rank": r.get("rank", ""), "point": r["point"],
                          "settings": r["settings"], "metric": r["metric"],
                          "mean": score.get("mean", ""), "std": score.get("std", ""),
-                         "n": score.get("n", 0),
+                         "n": score.get("n", 0), "epochs": r.get("epochs") or "",
                          **{m: "" if r.get(m) is None else r[m] for m in SHOWN},
                          "wall_seconds_mean": r.get("wall_seconds_mean", "")})
     return buffer.getvalue()
@@ -111,6 +125,8 @@ def plot(sweep, rows):
     scale = 100 if sweep.metric.endswith("acc") else 1
     y = np.array([scale * r["score"]["mean"] for r in ranked])
     err = np.array([scale * r["score"]["std"] for r in ranked])
+    # With successive halving, one colour per rung: scores after fewer epochs stand apart.
+    rungs = sorted({r.get("epochs") or 0 for r in ranked})
     for ax, axis in zip(axes.flat, sweep.axes):
         values = [r["values"][axis.name] for r in ranked]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
@@ -121,7 +137,12 @@ def plot(sweep, rows):
             x = np.array([labels.index(str(v)) for v in values], dtype=float)
             ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
             ax.set_xlim(-0.5, len(labels) - 0.5)
-        ax.errorbar(x, y, yerr=err, fmt="o", color="C0", ecolor="0.6", capsize=3)
+        for i, rung in enumerate(rungs):
+            at = np.array([(r.get("epochs") or 0) == rung for r in ranked])
+            ax.errorbar(x[at], y[at], yerr=err[at], fmt="o", color=f"C{i}", ecolor="0.6",
+                        capsize=3, label=f"{rung} epochs" if rung else None)
+        if len(rungs) > 1:
+            ax.legend(fontsize=7)
         if numeric and axis.log:
             ax.set_xscale("log")
         ax.set_xlabel(axis.name)

@@ -5,7 +5,10 @@ run and the same command resumes by reading them back.
 A record is {"format", "key", "status": "ok" | "error", "experiment", "seed", "config", "host",
 "worker", "versions", "started", "finished", "wall_seconds", ...} plus, for "ok", the run's
 TrainResult.to_dict() under "result" and the validation and test sizes; for "error", the
-one-line "error" (and a "traceback" when it was not a FastMLPError).
+one-line "error" (and a "traceback" when it was not a FastMLPError). A rung of successive
+halving (halving.py) is a run of its own, keyed "KEY-eN" (it stops at epoch N); its record says
+so under "rung" ({"epochs", "resumed_from"}), and the checkpoint it stopped at, which the next
+rung goes on from, is kept beside the records in DIR/checkpoints/KEY-eN.npz.
 """
 import dataclasses
 import hashlib
@@ -21,6 +24,7 @@ from .result import EpochStats
 
 FORMAT = 1
 RECORDS_DIR = "runs"  # below --out-dir
+CHECKPOINTS_DIR = "checkpoints"  # likewise
 
 
 def config_dict(config):
@@ -87,6 +91,7 @@ class RecordStore:
 
     def __init__(self, out_dir):
         self.directory = Path(out_dir) / RECORDS_DIR
+        self.checkpoints = Path(out_dir) / CHECKPOINTS_DIR
 
     def create(self):
         try:
@@ -118,9 +123,30 @@ class RecordStore:
                 found[key] = record
         return found
 
+    def checkpoint_path(self, key):
+        return self.checkpoints / f"{key}.npz"
+
     def write(self, record):
+        """Write `record`; its "checkpoint" bytes (a rung's) go first into their own file, so
+        that a rung's record never exists without its checkpoint."""
+        data = record.pop("checkpoint", None)
+        if data is not None:
+            try:
+                self.checkpoints.mkdir(exist_ok=True)
+            except OSError as e:
+                raise FastMLPError(f"cannot create {self.checkpoints}: {e.strerror or e}"
+                                   ) from None
+            write_atomically(self.checkpoint_path(record["key"]), data)
         write_atomically(self.path(record["key"]), json.dumps(record, indent=1) + "\n")
+
+    def read_checkpoint(self, key):
+        """The bytes of the checkpoint a rung's run `key` stopped at, or None."""
+        try:
+            return self.checkpoint_path(key).read_bytes()
+        except OSError:
+            return None
 
     def remove(self, keys):
         for key in keys:
             self.path(key).unlink(missing_ok=True)
+            self.checkpoint_path(key).unlink(missing_ok=True)

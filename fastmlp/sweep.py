@@ -15,6 +15,9 @@ Loaded and checked whole, every point's configuration built, before the first ru
     lr = { log_range = [0.001, 1.0, 4] }    # 0.001, 0.01, 0.1, 1.0
     init = ["he", "uniform"]
     dropout = { uniform = [0.0, 0.5] }      # random search only
+    [halving]                      # optional: successive halving (see fastmlp/halving.py)
+    min_epochs = 1
+    eta = 3
 """
 import math
 import tomllib
@@ -25,6 +28,7 @@ import numpy as np
 
 from .errors import FastMLPError
 from .grid import RUN_KEYS, Experiment
+from .halving import load_halving
 from .settings import BY_NAME, Integer, TrainConfig
 
 # name -> whether a higher value is better. Never the test accuracy: validation chooses.
@@ -32,7 +36,7 @@ METRICS = {"val_acc": True, "val_loss": False, "train_acc": True, "train_loss": 
 SEARCHES = ("grid", "random")
 DISCRETE = ("range", "log_range")  # what a grid search can enumerate, beside lists
 DRAWN = ("uniform", "log_uniform")  # what only a random search can
-TOP_KEYS = ("seeds", "metric", "search", "trials", "random_seed", "fixed", "space")
+TOP_KEYS = ("seeds", "metric", "search", "trials", "random_seed", "fixed", "space", "halving")
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class Sweep:
     search: str
     axes: tuple  # Axis per swept setting, in the file's order
     points: tuple  # Experiment per point: name "p001"..., note "lr=0.1, init=he"
+    halving: object = None  # a halving.Halving, or None: every point runs all its epochs
 
 
 def _fail(path, message):
@@ -207,4 +212,6 @@ def load_sweep(path):
         _fail(path, f"{both[0]} is both [fixed] and swept in [space]")
     axes = tuple(_axis(path, k, v, search) for k, v in space.items())
     points = _points(path, fixed, axes, search, trials, random_seed)
-    return Sweep(str(path), seeds, metric, search, axes, points)
+    halving = None if "halving" not in data else \
+        load_halving(path, data["halving"], points, space)
+    return Sweep(str(path), seeds, metric, search, axes, points, halving)

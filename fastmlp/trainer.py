@@ -244,11 +244,11 @@ def _make_trainer(config, dataset, plain):
 
 
 @contextmanager
-def _stop_on_signals(trainer):
+def _stop_on_signals(trainer, handle=True):
     """While training, SIGINT and SIGTERM ask the trainer to stop after the current step;
-    a second SIGINT interrupts at once. Only the main thread can take signals; elsewhere this
-    does nothing."""
-    if threading.current_thread() is not threading.main_thread():
+    a second SIGINT interrupts at once. Only the main thread can take signals; elsewhere (or
+    when not `handle`) this does nothing."""
+    if not handle or threading.current_thread() is not threading.main_thread():
         yield
         return
 
@@ -292,7 +292,8 @@ def diverged(loss, initial_loss, n_classes):
 
 
 def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=None,
-          checkpoint_every=0, resume=None, interrupt_path=None, max_memory=None):
+          checkpoint_every=0, resume=None, interrupt_path=None, max_memory=None,
+          stop_after=None, handle_signals=True):
     """Train an MLP as `config` says and return a TrainResult.
 
     dataset: from fastmlp.data.load_dataset (its test split may be None); loaded from config
@@ -301,8 +302,14 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     written at the end, and every `checkpoint_every` epochs as a resumable checkpoint.
     resume: a checkpoint.Checkpoint to continue from; config defaults to its config (a changed
     number of epochs is the only change of config that makes sense).
+    stop_after: end after this epoch, before config.epochs (a rung of successive halving), with
+    the learning-rate schedule of config.epochs all the same, so that the run resumed from the
+    checkpoint then written to save_path (its last weights, whatever the early stopping kept)
+    ends bit for bit as one run straight through; the test accuracy is measured after that
+    checkpoint is written, as a straight run measures it only at its end.
     SIGINT/SIGTERM stop training after the current step with TrainingInterrupted, having
-    written a resumable checkpoint to interrupt_path (default: save_path) when there is one.
+    written a resumable checkpoint to interrupt_path (default: save_path) when there is one
+    (unless handle_signals is False: a grid's loop handles them itself).
     A diverging run (see `diverged`) stops with a FastMLPError. A run that would need more
     memory than is available or `max_memory` bytes is refused with OutOfMemory (plan.py).
     """
@@ -359,12 +366,13 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                                   f"resume with: fastmlp train --resume {path}", path)
 
     with thread_limits(options.threads), np.errstate(over="ignore", invalid="ignore"), \
-            _stop_on_signals(trainer):
+            _stop_on_signals(trainer, handle_signals):
         in_force = threads_in_force()
         started = time.perf_counter()
         if initial_loss is None:
             initial_loss = validate()[1]
-        for epoch in range(first_epoch, config.epochs + 1):
+        last = config.epochs if stop_after is None else min(stop_after, config.epochs)
+        for epoch in range(first_epoch, last + 1):
             t0 = time.perf_counter()
             done = trainer.epoch()
             if done is None:
@@ -392,15 +400,18 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                 on_epoch(stats)
             if early.stop:
                 break
-            if trainer.stop_requested and epoch < config.epochs:
+            if trainer.stop_requested and epoch < last:
                 stop(epoch)
+        rung = last < config.epochs and save_path is not None
+        if rung:
+            write(save_path)
         if config.patience:
             np.copyto(model.params, early.best_params)
         best = history[early.best_epoch - 1] if config.patience else history[-1]
         if best.test_acc is None and test is not None:
             best.test_acc = evaluate(model, eval_ws, test.x, test.y)[0]
         wall = time.perf_counter() - started
-    if save_path is not None:
+    if save_path is not None and not rung:
         write(save_path)
     return TrainResult(config, model, history, len(train_split.y), wall,
                        sum(e.seconds for e in history), best.epoch, options, dataset.record(),

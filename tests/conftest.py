@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
 
+from fastmlp import data
 from fastmlp.data import load_dataset
+from fastmlp.datasets import DatasetSpec
 
-from .helpers import make_dataset  # noqa: F401  (still imported from here by other test files)
+from .helpers import (
+    make_dataset,  # noqa: F401  (still imported from here by other test files)
+    mnist_slice,
+    write_dataset,
+)
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +26,14 @@ def kernels_ready():
     for dtype in (np.float32, np.float64):
         for group in ("core", fused.GROUP):
             kernels.ready(dtype, group)
+
+
+@pytest.fixture
+def mnist_slice_dir(tmp_path, monkeypatch):
+    """The directory of the dataset "mnist-slice", registered for this test (in this process
+    only): MNIST's first 3,000 training and 500 test images, so 2,400 to train at the default
+    split, epochs of milliseconds."""
+    directory = tmp_path / "data"
+    sha256 = write_dataset(directory, mnist_slice(3000, 500), gz=False)
+    monkeypatch.setitem(data.DATASETS, "mnist-slice", DatasetSpec(sha256))
+    return directory

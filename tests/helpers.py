@@ -56,6 +56,22 @@ def error_line(proc, *words):
     return line
 
 
+def raises_one_line(call, start, *words):
+    """Assert call() raises a FastMLPError of one line that starts with `start` and contains
+    every word."""
+    from fastmlp.errors import FastMLPError
+
+    try:
+        call()
+    except FastMLPError as error:
+        message = str(error)
+    else:
+        raise AssertionError(f"no FastMLPError from {call}")
+    assert "\n" not in message and message.startswith(start), message
+    for word in words:
+        assert word in message, message
+
+
 # --- IDX files and datasets on disk -----------------------------------------------------------
 
 def idx_bytes(array, etype=0x08):
@@ -85,6 +101,17 @@ def write_dataset(directory, files, gz=True):
         path.write_bytes(gzip.compress(content) if gz else content)
         digests[name] = hashlib.sha256(content).hexdigest()
     return digests
+
+
+def mnist_slice(n_train, n_test):
+    """The first n_train training and n_test test images of the shipped MNIST: {file name: IDX
+    bytes}, a small real dataset for write_dataset."""
+    from fastmlp.datasets import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+
+    counts = {TRAIN_IMAGES: n_train, TRAIN_LABELS: n_train, TEST_IMAGES: n_test,
+              TEST_LABELS: n_test}
+    return {f: idx_bytes(unidx(gzip.decompress((MNIST_DIR / f"{f}.gz").read_bytes()))[1][:n])
+            for f, n in counts.items()}
 
 
 # --- datasets in memory -----------------------------------------------------------------------

@@ -4,7 +4,8 @@ as `python -m dask ...` processes, the command line pointed at them with --sched
 Runs equal the in-process runs bit for bit at the same thread count; a SIGKILLed worker's run is
 run again elsewhere and ends with the same history; a deleted record is the only run redone; a
 failing run leaves an error record while the others finish; data whose checksums differ fail
-with an error record; Ctrl-C lets running runs finish and exits 130."""
+with an error record; Ctrl-C lets running runs finish and exits 130; a successive-halving
+sweep (rungs resumed from checkpoints the client keeps) equals the same sweep in process."""
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import time
 import numpy as np
 import pytest
 
+from fastmlp.cli import main
 from fastmlp.cluster import EPOCH_TOPIC, thread_environment
 from fastmlp.grid import load_grid
 from fastmlp.runs import plan_jobs, run_job
@@ -288,3 +290,38 @@ def test_ctrl_c_lets_running_runs_finish_and_exits_130(cluster, tmp_path):
     found = records(tmp_path / "out")
     assert sorted(found) == [("slow-a", 0), ("slow-b", 0)]  # the third was never submitted
     assert "slow-c seed 0" in stdout  # the report of what finished names what did not
+
+
+HALVING_SPEC = """\
+seeds = 1
+[fixed]
+layers = [8]
+epochs = 3
+batch_size = 8192
+optimizer = "momentum"
+schedule = "cosine"
+init = "he"
+[space]
+lr = [0.02, 0.1, 0.5]
+[halving]
+min_epochs = 1
+"""
+
+
+def test_a_halving_sweep_on_the_cluster_equals_it_in_process(cluster, tmp_path, capsys):
+    spec = tmp_path / "sweep.toml"
+    spec.write_text(HALVING_SPEC)
+    for where, out in ((["--scheduler-file", cluster["file"]], "cluster"),
+                       (["--workers", 0], "here")):  # in this process: its imports are loaded
+        status = main(["sweep", spec, *where, "--threads", 1, "--quiet", "--out-dir",
+                       tmp_path / out])
+        assert status == 0, capsys.readouterr().err
+    capsys.readouterr()
+    there, here = (
+        {p.stem: json.loads(p.read_text()) for p in (tmp_path / d / "runs").glob("*.json")}
+        for d in ("cluster", "here"))
+    assert sorted(there) == sorted(here) and len(there) == 3 + 1  # rungs at 1 and 3 epochs
+    for key, record in there.items():
+        assert numbers(record["result"]["history"]) == numbers(here[key]["result"]["history"])
+    assert sum(r.get("rung", {}).get("resumed_from") == 1 for r in there.values()) == 1
+    assert (tmp_path / "cluster" / "checkpoints").is_dir()  # written by the client

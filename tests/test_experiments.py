@@ -1,12 +1,15 @@
 """`fastmlp experiments`: a tiny grid through the real command line (table, JSON, PNG and README
-agree with each other), grid validation, the verdict rule, and the shipped grid."""
+agree with each other), grid validation, the verdict rule, the shipped grid, and Ctrl-C in this
+process (--workers 0) as on a cluster."""
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
 
 from fastmlp.errors import FastMLPError
-from fastmlp.grid import METRICS, load_grid, select, shipped_grid_path
+from fastmlp.grid import METRICS, Experiment, load_grid, select, shipped_grid_path
 from fastmlp.report import (
     README_END,
     README_START,
@@ -16,6 +19,8 @@ from fastmlp.report import (
     spread,
     verdict,
 )
+from fastmlp.runs import plan_jobs, run_in_process
+from fastmlp.settings import RunOptions, TrainConfig
 
 from .helpers import error_line, run_cli
 
@@ -348,3 +353,37 @@ def test_help_lists_the_options():
     for option in ("--seeds", "--only", "--threads", "--dtype", "--epochs", "--out-dir",
                    "--update-readme", "--quiet"):
         assert option in proc.stdout
+
+
+def _interrupted_in_process(signals, data_dir):
+    """Two 3-epoch runs in this process, `signals` SIGINTs sent to it during the first one's
+    first epoch: (what run_in_process returned, the records handed over, the epochs begun)."""
+    config = TrainConfig(dataset="mnist-slice", layers=(8,), epochs=3, init="he")
+    jobs = plan_jobs([Experiment(name, config, 3) for name in ("first", "second")], 1)
+    handed, begun = [], []
+
+    def on_epoch(stats):
+        begun.append(stats.epoch)
+        if len(begun) == 1:
+            for _ in range(signals):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    try:
+        complete = run_in_process(jobs, RunOptions(threads=1, data_dir=str(data_dir)),
+                                  on_epoch=on_epoch,
+                                  on_record=lambda job, record: handed.append(record))
+    except KeyboardInterrupt:
+        complete = "abandoned"
+    return complete, handed, begun
+
+
+def test_ctrl_c_in_process_lets_the_running_run_finish_and_a_second_abandons_it(
+        mnist_slice_dir):
+    before = signal.getsignal(signal.SIGINT)
+    complete, handed, begun = _interrupted_in_process(1, mnist_slice_dir)
+    assert complete is False and begun == [1, 2, 3]  # the second run never started
+    assert [r["experiment"] for r in handed] == ["first"] and handed[0]["status"] == "ok"
+    assert len(handed[0]["result"]["history"]) == 3
+    complete, handed, begun = _interrupted_in_process(2, mnist_slice_dir)
+    assert complete == "abandoned" and handed == [] and begun == [1]
+    assert signal.getsignal(signal.SIGINT) is before  # restored

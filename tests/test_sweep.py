@@ -8,13 +8,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from fastmlp.errors import FastMLPError
 from fastmlp.leaderboard import rank
 from fastmlp.result import EpochStats
 from fastmlp.runs import Run
 from fastmlp.sweep import load_sweep
 
-from .helpers import error_line, run_cli
+from .helpers import error_line, raises_one_line, run_cli
 
 SPEC = """\
 seeds = 2
@@ -87,12 +86,7 @@ def test_random_search_is_seeded_and_within_bounds(tmp_path):
 ])
 def test_spec_errors_are_one_line_naming_the_file(tmp_path, edit, words):
     path = write(tmp_path, edit(SPEC))
-    with pytest.raises(FastMLPError) as error:
-        load_sweep(path)
-    message = str(error.value)
-    assert "\n" not in message and message.startswith(str(path))
-    for word in words:
-        assert word in message
+    raises_one_line(lambda: load_sweep(path), str(path), *words)
 
 
 def _run(name, seed, val_acc, val_loss):

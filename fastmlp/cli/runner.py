@@ -3,6 +3,7 @@ process, an embedded Dask cluster, an existing scheduler), resuming from the rec
 progress display, and the outcome every report is built from."""
 import sys
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,51 +63,85 @@ def plan_threads(args):
     return workers, threads
 
 
+class Executor:
+    """Where a command's runs execute, kept open from call to call so that a sweep's rungs
+    share one cluster (connected at the first call that has runs to do, closed on exit)."""
+
+    def __init__(self, args, store):
+        from ..settings import RunOptions
+
+        self.args, self.store = args, store
+        workers, threads = plan_threads(args)
+        self.options = RunOptions(threads=threads, data_dir=args.data_dir)
+        self.cluster = {"workers": workers, "threads": threads,
+                        "scheduler": args.scheduler or args.scheduler_file}
+        self.noted = set()  # workers already named for running with other BLAS threads
+        self._stack = ExitStack()
+        self._client = None
+
+    def __enter__(self):
+        self.store.create()
+        return self
+
+    def __exit__(self, *exc):
+        self._stack.close()
+
+    def client(self):
+        from ..cluster import connect, workers_threads
+
+        if self._client is None:
+            args = self.args
+            self._client = self._stack.enter_context(connect(
+                self.cluster["workers"], self.cluster["threads"], args.scheduler,
+                args.scheduler_file, args.dashboard))
+            if args.dashboard and self._client.dashboard_link:
+                print(f"fastmlp: dashboard at {self._client.dashboard_link}", file=sys.stderr)
+            self.cluster["workers"] = workers_threads(self._client)
+        return self._client
+
+    def run(self, jobs):
+        """Run every job not yet recorded in the store (all of them with --fresh), writing
+        each record as its run ends; returns the Outcome."""
+        keys = list(dict.fromkeys(j.key for j in jobs))  # one run per distinct configuration
+        if self.args.fresh:
+            self.store.remove(keys)
+        records = self.store.finished(keys)
+        resumed = len(records)
+        todo = list({j.key: j for j in jobs if j.key not in records}.values())
+        failed = []
+        if resumed:
+            print(f"fastmlp: {resumed} of {len(keys)} runs read back from "
+                  f"{self.store.directory} (--fresh runs them again)", file=sys.stderr)
+
+        def keep(job, record, bar):
+            self.store.write(record)
+            if record["status"] == "ok":
+                records[job.key] = record
+                _note_threads(record, self.options.threads, self.noted, bar)
+            else:
+                failed.append((job, record))
+                bar.write(f"fastmlp: {job.label} failed: {record['error']}", file=sys.stderr)
+
+        complete = True
+        if todo and on_cluster(self.args):
+            complete = _on_cluster(self.args.quiet, self.client(), todo, self.options, keep)
+        elif todo:
+            complete = _in_process(self.args.quiet, todo, self.options, keep)
+        return Outcome(records, failed, complete, resumed, self.cluster)
+
+
 def execute(args, experiments, seeds, store):
-    """Run every (experiment, seed) not yet recorded in `store` (all of them with --fresh),
-    writing each record as its run ends; returns the Outcome."""
+    """Run every (experiment, seed) not yet recorded in `store`: the Outcome."""
     from ..runs import plan_jobs
-    from ..settings import RunOptions
 
-    jobs = plan_jobs(experiments, seeds)
-    keys = list(dict.fromkeys(j.key for j in jobs))  # one run per distinct configuration
-    store.create()
-    if args.fresh:
-        store.remove(keys)
-    records = store.finished(keys)
-    resumed = len(records)
-    todo = list({j.key: j for j in jobs if j.key not in records}.values())
-    workers, threads = plan_threads(args)
-    options = RunOptions(threads=threads, data_dir=args.data_dir)
-    failed, noted = [], set()
-    if resumed:
-        print(f"fastmlp: {resumed} of {len(keys)} runs read back from {store.directory} "
-              f"(--fresh runs them again)", file=sys.stderr)
-
-    def keep(job, record, bar):
-        store.write(record)
-        if record["status"] == "ok":
-            records[job.key] = record
-            _note_threads(record, options.threads, noted, bar)
-        else:
-            failed.append((job, record))
-            bar.write(f"fastmlp: {job.label} failed: {record['error']}", file=sys.stderr)
-
-    cluster = {"workers": workers, "threads": threads,
-               "scheduler": args.scheduler or args.scheduler_file}
-    if not todo:
-        return Outcome(records, failed, True, resumed, cluster)
-    if on_cluster(args):
-        complete, cluster["workers"] = _on_cluster(args, todo, options, workers, threads, keep)
-    else:
-        complete = _in_process(args, todo, options, keep)
-    return Outcome(records, failed, complete, resumed, cluster)
+    with Executor(args, store) as executor:
+        return executor.run(plan_jobs(experiments, seeds))
 
 
-def _in_process(args, jobs, options, keep):
+def _in_process(quiet, jobs, options, keep):
     from ..runs import run_in_process
 
-    with epoch_bar(sum(j.config.epochs for j in jobs), args.quiet) as bar:
+    with epoch_bar(sum(j.epochs for j in jobs), quiet) as bar:
         def on_start(job):
             bar.set_description(job.label, refresh=False)
 
@@ -114,55 +149,53 @@ def _in_process(args, jobs, options, keep):
             bar.set_postfix(val=percent(stats.val_acc), refresh=False)
             bar.update()
 
+        def on_interrupt():
+            bar.write("fastmlp: interrupted: letting the running run finish (Ctrl-C again "
+                      "abandons it)", file=sys.stderr)
+
         return run_in_process(jobs, options, on_start, on_epoch,
-                              lambda job, record: keep(job, record, bar))
+                              lambda job, record: keep(job, record, bar), on_interrupt)
 
 
-def _on_cluster(args, jobs, options, workers, threads, keep):
-    """(whether every job ran, the number of workers that ran them)."""
-    from ..cluster import connect, run_on_cluster
+def _on_cluster(quiet, client, jobs, options, keep):
+    """Whether every job ran (False: Ctrl-C stopped the submitting)."""
+    from ..cluster import run_on_cluster
 
-    with connect(workers, threads, args.scheduler, args.scheduler_file, args.dashboard) as client:
-        if args.dashboard and client.dashboard_link:
-            print(f"fastmlp: dashboard at {client.dashboard_link}", file=sys.stderr)
-        with run_bar(len(jobs), args.quiet) as bar:
-            # Epoch events arrive on the client's event-loop thread, the rest on this one.
-            running, failed, lock = {}, [], threading.Lock()
+    with run_bar(len(jobs), quiet) as bar:
+        # Epoch events arrive on the client's event-loop thread, the rest on this one.
+        running, failed, lock = {}, [], threading.Lock()
 
-            def show():
-                epochs = ", ".join(f"{j.label} e{e}" for j, e in running.values())
-                bar.set_postfix_str(f"running {len(running)}, failed {len(failed)}"
-                                    + (f" | {epochs}" if epochs else ""), refresh=True)
+        def show():
+            epochs = ", ".join(f"{j.label} e{e}" for j, e in running.values())
+            bar.set_postfix_str(f"running {len(running)}, failed {len(failed)}"
+                                + (f" | {epochs}" if epochs else ""), refresh=True)
 
-            def on_start(job):
-                with lock:
-                    running[job.key] = (job, 0)
+        def on_start(job):
+            with lock:
+                running[job.key] = (job, 0)
+                show()
+
+        def on_epoch(job, event):
+            with lock:
+                if job.key in running:
+                    running[job.key] = (job, event["epoch"])
                     show()
 
-            def on_epoch(job, event):
-                with lock:
-                    if job.key in running:
-                        running[job.key] = (job, event["epoch"])
-                        show()
+        def on_record(job, record):
+            with lock:
+                running.pop(job.key, None)
+                if record["status"] != "ok":
+                    failed.append(job)
+                keep(job, record, bar)
+                bar.update()
+                show()
 
-            def on_record(job, record):
-                with lock:
-                    running.pop(job.key, None)
-                    if record["status"] != "ok":
-                        failed.append(job)
-                    keep(job, record, bar)
-                    bar.update()
-                    show()
+        def on_interrupt():
+            bar.write(f"fastmlp: interrupted: letting the {len(running)} running runs "
+                      "finish (Ctrl-C again abandons them)", file=sys.stderr)
 
-            def on_interrupt():
-                bar.write(f"fastmlp: interrupted: letting the {len(running)} running runs "
-                          "finish (Ctrl-C again abandons them)", file=sys.stderr)
-
-            from ..cluster import workers_threads
-            used = workers_threads(client)
-            complete = run_on_cluster(client, jobs, options, on_start, on_epoch, on_record,
-                                      on_interrupt)
-    return complete, used
+        return run_on_cluster(client, jobs, options, on_start, on_epoch, on_record,
+                              on_interrupt)
 
 
 def _note_threads(record, asked, noted, bar):
@@ -187,11 +220,10 @@ def can_plot():
     return True
 
 
-def run_grid(args, experiments, seeds, out_dir):
-    """Create `out_dir`, say whether a PNG can be drawn, run the grid into its record store:
-    (store, Outcome, the Runs that have a result, whether to plot)."""
+def prepare(args, out_dir):
+    """Check what can be checked before any run, create `out_dir`, say whether a PNG can be
+    drawn: (its RecordStore, whether to plot)."""
     from ..records import RecordStore
-    from ..runs import runs_from_records
 
     if args.scheduler_file is not None and not Path(args.scheduler_file).is_file():
         raise FastMLPError(f"scheduler file {args.scheduler_file} not found")
@@ -199,8 +231,15 @@ def run_grid(args, experiments, seeds, out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise FastMLPError(f"cannot create {out_dir}: {e.strerror or e}") from None
-    plot = can_plot()
-    store = RecordStore(out_dir)
+    return RecordStore(out_dir), can_plot()
+
+
+def run_grid(args, experiments, seeds, out_dir):
+    """Create `out_dir`, say whether a PNG can be drawn, run the grid into its record store:
+    (store, Outcome, the Runs that have a result, whether to plot)."""
+    from ..runs import runs_from_records
+
+    store, plot = prepare(args, out_dir)
     outcome = execute(args, experiments, seeds, store)
     runs = runs_from_records(experiments, seeds, outcome.records)
     if not runs:
