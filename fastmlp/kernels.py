@@ -74,43 +74,15 @@ def n_chunks(rows):
 
 def _signatures(template):
     """The float32 and float64 signatures of a kernel; F stands for the float type."""
-    return {np.dtype(t): template.replace("F", f)
-            for t, f in ((np.float32, "f4"), (np.float64, "f8"))}
-
-
-class _Kernel:
-    """A numba kernel with one explicit signature per float type, each compiled (or loaded from
-    numba's cache) at its first call rather than at import: a run loads only the kernels it
-    calls, in the one float type it uses. The first argument's dtype picks the signature (every
-    kernel takes an array of the float type first); arguments that do not match it exactly are
-    refused with numba's TypeError, as an eagerly compiled kernel refuses them."""
-
-    def __init__(self, fn, template, options):
-        self.py_func, self.__name__, self.__doc__ = fn, fn.__name__, fn.__doc__
-        self._signatures, self._options, self._compiled = _signatures(template), options, {}
-
-    def compiled(self, dtype):
-        """The numba dispatcher for float type `dtype` (compiled or loaded now if need be)."""
-        dtype = np.dtype(dtype) if np.dtype(dtype) in self._signatures else np.dtype(np.float32)
-        if dtype not in self._compiled:
-            self._compiled[dtype] = numba.njit([self._signatures[dtype]], **self._options)(
-                self.py_func)
-        return self._compiled[dtype]
-
-    def __call__(self, *args):
-        return self.compiled(getattr(args[0], "dtype", np.float32))(*args)
-
-    def __repr__(self):
-        return f"<kernel {self.__name__}>"
+    return [template.replace("F", f) for f in ("f4", "f8")]
 
 
 def _kernel(template, parallel=False, error_model="python"):
-    """A kernel for float32 and float64 (_Kernel). error_model="numpy" lets a float division
-    by zero give inf/nan instead of raising: without it numba checks every division for zero,
-    and a loop that divides does not vectorise."""
-    options = dict(parallel=parallel, fastmath=FASTMATH, cache=True, nogil=True,
-                   error_model=error_model)
-    return lambda fn: _Kernel(fn, template, options)
+    """Compile eagerly for float32 and float64. error_model="numpy" lets a float division by
+    zero give inf/nan instead of raising: without it numba checks every division for zero, and
+    a loop that divides does not vectorise."""
+    return numba.njit(_signatures(template), parallel=parallel, fastmath=FASTMATH, cache=True,
+                      nogil=True, error_model=error_model)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
