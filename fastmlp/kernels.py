@@ -419,3 +419,14 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoup
         m[i] = mi
         v[i] = vi
         params[i] = p - step_size * (mi / (np.sqrt(vi) / c2_sqrt + eps))
+
+
+@_kernel("void(F[::1], F[::1], f8, i8)")
+def ema_update(ema, params, decay, step):
+    """ema = d * ema + (1 - d) * params after optimizer update number `step` (1-based), with the
+    decay warmed up as d = min(decay, (1 + step) / (10 + step)) (tf.train.ExponentialMovingAverage
+    with num_updates), so that the first epochs do not average in the initial weights."""
+    d = min(decay, (1.0 + step) / (10.0 + step))
+    keep, take = params.dtype.type(d), params.dtype.type(1.0 - d)
+    for i in range(params.shape[0]):
+        ema[i] = keep * ema[i] + take * params[i]

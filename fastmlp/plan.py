@@ -13,6 +13,7 @@ import numpy as np
 
 from .errors import OutOfMemory
 from .model import flat_length, training_flops
+from .settings import augmented
 from .update import OPTIMIZERS
 from .workspace import EVAL_ROWS, buffer_bytes, buffer_shapes
 
@@ -83,7 +84,7 @@ def plan_run(config, n_features, n_classes, n_train, n_val, n_test, paths=None):
     dtype = np.dtype(config.dtype)
     itemsize = dtype.itemsize
     batch = min(config.batch_size or n_train, n_train)
-    in_place = batch == n_train and not config.augment_shift  # as Trainer.__init__ decides
+    in_place = batch == n_train and not augmented(config)  # as Trainer.__init__ decides
     params = flat_length(sizes, dtype) * itemsize
     eval_rows = min(EVAL_ROWS, max(n_val, n_test))
     sample = n_features * itemsize + np.dtype(np.int32).itemsize  # a row of x and its label
@@ -101,6 +102,7 @@ def plan_run(config, n_features, n_classes, n_train, n_val, n_test, paths=None):
         "evaluation workspace": buffer_bytes(buffer_shapes(sizes, dtype, eval_rows,
                                                            gather=False)),
         "best weights": params if config.patience else 0,  # early stopping's copy
+        "averaged weights": params if config.ema else 0,
     }
     test_every_epoch = n_test and config.eval_every == 1
     return Plan(sizes, dtype.name, batch, n_train, n_val + (n_test if test_every_epoch else 0),

@@ -51,7 +51,7 @@ def race_fastmlp(config, threads):
         rows = max(len(dataset.val), len(dataset.test))
         ws = Workspace(trainer.model, min(EVAL_ROWS, rows), gather=False)
         _epochs(config, dataset, trainer.epoch,
-                lambda split: evaluate(trainer.model, ws, split.x, split.y)[0])
+                lambda split: evaluate(trainer.evaluated, ws, split.x, split.y)[0])
 
 
 def _torch_model(config, n_in, n_out):

@@ -241,7 +241,16 @@ SETTINGS = (
             "decay (adamw)"),
     Setting("dropout", 0.0, Real(0, 1, closed="left"),
             "probability of dropping a hidden unit while training (inverted dropout)"),
-    Setting("augment_shift", 0, Integer(0), "shift each training image by up to K pixels"),
+    Setting("augment_shift", 0, Integer(0), "shift each training image by up to K pixels "
+            "(with affine augmentation: by a uniform real amount in [-K, K], bilinear)"),
+    Setting("augment_rotate", 0.0, Real(0, 180), "affine augmentation: rotate each training "
+            "image by a uniform angle in [-DEG, DEG] degrees"),
+    Setting("augment_scale", 0.0, Real(0, 1, closed="left"), "affine augmentation: scale each "
+            "training image by a uniform factor in [1 - F, 1 + F]"),
+    Setting("augment_shear", 0.0, Real(0, 60), "affine augmentation: shear each training "
+            "image by a uniform angle in [-DEG, DEG] degrees"),
+    Setting("ema", 0.0, Real(0, 1, closed="left"), "decay of an exponential moving average of "
+            "the weights, which evaluation, early stopping and the saved model use (0: off)"),
     Setting("schedule", "constant", Options(SCHEDULES), "learning-rate schedule"),
     Setting("warmup", 0.0, Real(0), "epochs of linear learning-rate warm-up (fewer than "
             "--epochs)"),
@@ -309,6 +318,12 @@ experiment: [128, 64, 32], He init, full-batch gradient descent, lr 0.1, 400 epo
 
 RunOptions = _make("RunOptions", RUN_SETTINGS, _check_fields, """\
 Where and how a run runs (threads, data directory): recorded beside it, never saved with it.""")
+
+
+def augmented(config):
+    """Whether `config` transforms its training images (shifts or affine augmentation)."""
+    return bool(config.augment_shift or config.augment_rotate or config.augment_scale
+                or config.augment_shear)
 
 
 def to_flags(config):

@@ -9,9 +9,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import checkpoint, fused, prune
+from . import augment, checkpoint, fused, kernels, prune
 from .backward import backward
 from .data import load_dataset_for
+from .early import EarlyStopping
 from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
 from .forward import forward
 from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key, transpose
@@ -31,7 +32,8 @@ from .workspace import EVAL_ROWS, Workspace
 # training, not the first epoch: at lr 1e6 and batch 128 the first epoch's mean is already 1e28.
 # Training that works stays far below the limit: see the README's "Divergence" note.
 DIVERGENCE_FACTOR = 10.0
-# Salt of the shift-augmentation draws (dropout uses the layer index, which stays far below).
+# Salt of the shift and affine augmentation draws (dropout uses the layer index, which stays
+# far below).
 _SHIFT_SALT = 63
 
 
@@ -56,26 +58,36 @@ class Trainer:
 
     At full batch without augmentation one epoch is one step on the split itself, read in
     place. Otherwise the order is reshuffled every epoch and each minibatch is gathered into the
-    workspace by a kernel (which also shifts the images when augmenting); the last partial
-    batch is used too. Dropout masks and shifts come from counter-based random numbers keyed by
-    the seed and the step count, so a run resumed from a checkpoint draws exactly what the
-    uninterrupted run would have.
+    workspace by a kernel (which also shifts or transforms the images when augmenting); the
+    last partial batch is used too. Dropout masks and augmentations come from counter-based
+    random numbers keyed by the seed and the step count, so a run resumed from a checkpoint
+    draws exactly what the uninterrupted run would have.
+
+    affine: (rotate degrees, scale, shear degrees) of augment.gather_affine, or all zero.
+    ema > 0 keeps an exponential moving average of the weights in `self.averaged` (an MLP
+    beside `model`), updated after every step; `evaluated` is the model evaluation uses.
     """
 
     def __init__(self, model, optimizer, schedule, x, y, batch_size, rng, *, dropout=0.0,
-                 augment_shift=0, seed=0, plain=False):
+                 augment_shift=0, affine=(0.0, 0.0, 0.0), ema=0.0, seed=0, plain=False):
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         self.x, self.y, self.rng = x, y, rng
         n = len(y)
         self.batch_size = n if batch_size is None else min(batch_size, n)
         self.keep = 1.0 - dropout
         self.shift = augment_shift
+        self.affine = tuple(map(float, affine)) if augment.affine_on(*affine) else None
         self.side = math.isqrt(x.shape[1])
-        if augment_shift and self.side ** 2 != x.shape[1]:
-            raise FastMLPError(f"shift augmentation needs square images, but samples have "
-                               f"{x.shape[1]} features")
+        if (augment_shift or self.affine) and self.side ** 2 != x.shape[1]:
+            raise FastMLPError(f"shift and affine augmentation need square images, but samples "
+                               f"have {x.shape[1]} features")
         self.seed = seed
-        self.in_place = self.batch_size == n and not augment_shift
+        self.ema = float(ema)
+        self.averaged = None
+        if self.ema:
+            self.averaged = MLP(model.sizes, model.dtype)
+            np.copyto(self.averaged.params, model.params)
+        self.in_place = self.batch_size == n and not augment_shift and not self.affine
         # Faster exact paths, by what serves: at full batch on sparse inputs the fused sweep
         # for one narrow layer (fused.py); elsewhere the first layer's matmuls skip the
         # always-zero input columns (prune.py). plain=True keeps both off (the tests compare
@@ -84,7 +96,7 @@ class Trainer:
         self.path = "plain"
         if self.in_place and not plain and fused.applies(model.sizes, x) and self.keep == 1:
             self.fused, self.path = fused.FusedPass(model, x, y), "fused pass"
-        elif not plain:
+        elif not plain and not self.affine:  # affine maps can light any pixel: prune none
             kept = prune.kept_columns(x, augment_shift, self.side)
         if kept is not None:
             self.first = prune.PrunedColumns(model, kept)
@@ -111,8 +123,20 @@ class Trainer:
         forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps, self.first)
         correct = count_correct(ws.logits, y, ws.count_partial)
         loss = backward(self.model, ws, x_t, y, 1.0 / self.keep, self.first)
-        self.optimizer.step(self.model, self.schedule.lr(self.optimizer.steps))
+        self.update()
         return loss, correct
+
+    def update(self):
+        """The optimizer's step, then the moving average's."""
+        self.optimizer.step(self.model, self.schedule.lr(self.optimizer.steps))
+        if self.averaged is not None:
+            kernels.ema_update(self.averaged.params, self.model.params, self.ema,
+                               self.optimizer.steps)
+
+    @property
+    def evaluated(self):
+        """The model evaluation, early stopping and saving use: the averaged weights if any."""
+        return self.model if self.averaged is None else self.averaged
 
     def epoch(self):
         """Train one epoch (or the rest of one cut short); returns (mean loss, accuracy) over
@@ -121,7 +145,7 @@ class Trainer:
             with kernel_threads(self.batch_size):
                 if self.fused is not None:
                     loss, correct = self.fused.step(self.model)
-                    self.optimizer.step(self.model, self.schedule.lr(self.optimizer.steps))
+                    self.update()
                 else:
                     loss, correct = self.step(self.ws, self.x_in, self.x_t, self.y)
             return loss, correct / len(self.y)
@@ -133,7 +157,10 @@ class Trainer:
                 start, stop = self.bounds[b]
                 ws = self.ws.rows_view(stop - start)
                 key = step_key(self.seed, self.optimizer.steps, _SHIFT_SALT)
-                if self.first is None:
+                if self.affine is not None:
+                    augment.gather_affine(ws.x, ws.y, self.x, self.y, self.order[start:stop],
+                                          self.side, *self.affine, float(self.shift), key)
+                elif self.first is None:
                     gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop], self.side,
                                 self.shift, key)
                 else:  # minibatches prune columns or nothing
@@ -150,18 +177,20 @@ class Trainer:
 
     def evaluator(self, x, y, ws):
         """A function giving (accuracy, mean loss) of the model on the fixed data x, y: the
-        fused pass's forward where it serves this trainer, else `evaluate` in ws."""
+        fused pass's forward where it serves this trainer, else `evaluate` in ws; of the
+        averaged weights when there are."""
         if self.fused is None:
-            return lambda: evaluate(self.model, ws, x, y)
+            return lambda: evaluate(self.evaluated, ws, x, y)
         sweep = fused.FusedPass(self.model, x, y)
-        return lambda: sweep.evaluate(self.model)
+        return lambda: sweep.evaluate(self.evaluated)
 
     def state(self):
         """What a checkpoint needs to continue this trainer bit for bit: (JSON-able, arrays)."""
         return ({"optimizer_steps": self.optimizer.steps,
                  "rng": self.rng.bit_generator.state,
                  "position": self.position, "partial": list(self.partial)},
-                {"order": self.order, **{f"opt_{k}": v for k, v in self.optimizer.state.items()}})
+                {"order": self.order, **{f"opt_{k}": v for k, v in self.optimizer.state.items()},
+                 **({} if self.averaged is None else {"trained_params": self.model.params})})
 
     def restore(self, state, arrays):
         self.optimizer.steps = state["optimizer_steps"]
@@ -170,43 +199,9 @@ class Trainer:
         self.order[...] = arrays["order"]
         for name, buffer in self.optimizer.state.items():
             buffer[...] = arrays[f"opt_{name}"]
-
-
-class _EarlyStopping:
-    """Keeps a copy of the best weights by validation accuracy or loss; `stop` once `patience`
-    epochs pass without improvement. Without patience it keeps nothing: the run returns its last
-    weights."""
-
-    def __init__(self, model, metric, patience):
-        self.metric, self.patience = metric, patience
-        self.best_params = model.params.copy() if patience else None
-        self.best_epoch, self.best, self.waited = 0, None, 0
-
-    def update(self, model, stats):
-        if not self.patience:  # off: the run returns its last weights, no copies needed
-            return
-        value = stats.val_acc if self.metric == "val_acc" else -stats.val_loss
-        if self.best is None or value > self.best:
-            self.best, self.best_epoch, self.waited = value, stats.epoch, 0
-            np.copyto(self.best_params, model.params)
-        else:
-            self.waited += 1
-
-    @property
-    def stop(self):
-        return self.patience > 0 and self.waited >= self.patience
-
-    def state(self):
-        return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited}
-
-    def restore(self, state, arrays):
-        self.best, self.best_epoch, self.waited = state["best"], state["best_epoch"], \
-            state["waited"]
-        if self.patience:
-            np.copyto(self.best_params, arrays["best_params"])
-
-    def arrays(self):
-        return {} if self.best_params is None else {"best_params": self.best_params}
+        if self.averaged is not None:  # the checkpoint's model is the average
+            np.copyto(self.averaged.params, self.model.params)
+            np.copyto(self.model.params, arrays["trained_params"])
 
 
 @contextmanager
@@ -240,7 +235,9 @@ def _make_trainer(config, dataset, plain):
                         config.warmup, config.lr_step_epochs, config.lr_gamma)
     return Trainer(model, make_optimizer(config, model), schedule, x, y, config.batch_size,
                    np.random.default_rng(shuffle_seed), dropout=config.dropout,
-                   augment_shift=config.augment_shift, seed=config.seed, plain=plain)
+                   augment_shift=config.augment_shift,
+                   affine=(config.augment_rotate, config.augment_scale, config.augment_shear),
+                   ema=config.ema, seed=config.seed, plain=plain)
 
 
 @contextmanager
@@ -321,12 +318,12 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     config = _matching(config, dataset)
     train_split, val, test = dataset.train, dataset.val, dataset.test
     trainer = make_trainer(config, dataset, max_memory)
-    model = trainer.model
+    model = trainer.evaluated  # evaluated, kept by early stopping, saved and returned
     eval_rows = max(len(val.y), 0 if test is None else len(test.y))
     with _allocating(config, dataset):
         eval_ws = Workspace(model, min(EVAL_ROWS, eval_rows), gather=False)
         validate = trainer.evaluator(val.x, val.y, eval_ws)
-        early = _EarlyStopping(model, config.early_stop, config.patience)
+        early = EarlyStopping(model, config.early_stop, config.patience)
     history, first_epoch, initial_loss = [], 1, None
     if resume is not None:
         if resume.dataset.get("sha256") != dict(dataset.sha256):
@@ -337,7 +334,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
             if resume.dataset.get(key) is not None and resume.dataset[key] != record[key]:
                 raise FastMLPError(f"the checkpoint's data split has {key} "
                                    f"{resume.dataset[key]!r}, this one {record[key]!r}")
-        np.copyto(model.params, resume.model.params)
+        np.copyto(trainer.model.params, resume.model.params)
         trainer.restore(resume.state["trainer"], resume.arrays)
         early.restore(resume.state["early"], resume.arrays)
         history = [EpochStats(**e) for e in resume.history]

@@ -95,6 +95,40 @@ def gather_rows(x, y, index, side=None, shift=0, key=0):
     return xb, y[index]
 
 
+def affine_gather(x, y, index, side, rotate, scale, shear, shift, key):
+    """The affine gather (augment.gather_affine), image by image with array indexing, float64."""
+    w = 2 * uniform(key, np.arange(5 * len(index))).reshape(-1, 5) - 1
+    centre = (side - 1) / 2
+    r, c = np.mgrid[0:side, 0:side].astype(np.float64)
+    out = np.zeros((len(index), side * side))
+    for i, (src, (wa, ws, wh, wy, wx)) in enumerate(zip(index, w)):
+        a, s = np.radians(rotate * wa), 1 + scale * ws
+        h = np.tan(np.radians(shear * wh))
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        m = rot @ np.array([[1, h], [0, 1]]) / s
+        u, v = c - centre - shift * wx, r - centre - shift * wy
+        sx = centre + m[0, 0] * u + m[0, 1] * v
+        sy = centre + m[1, 0] * u + m[1, 1] * v
+        img = x[src].reshape(side, side).astype(np.float64)
+        x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
+        fx, fy = sx - x0, sy - y0
+
+        def at(iy, ix):  # the source pixel, 0 outside the image
+            inside = (iy >= 0) & (iy < side) & (ix >= 0) & (ix < side)
+            return np.where(inside, img[np.clip(iy, 0, side - 1), np.clip(ix, 0, side - 1)], 0)
+
+        out[i] = ((1 - fx) * (1 - fy) * at(y0, x0) + fx * (1 - fy) * at(y0, x0 + 1)
+                  + (1 - fx) * fy * at(y0 + 1, x0) + fx * fy * at(y0 + 1, x0 + 1)).ravel()
+    return out.astype(x.dtype), y[index]
+
+
+def ema_update(ema, params, decay, step):
+    """The averaged weights after update number `step` (1-based): decay warmed up as
+    min(decay, (1 + step) / (10 + step))."""
+    d = min(decay, (1 + step) / (10 + step))
+    return d * ema + (1 - d) * params
+
+
 def transpose(x):
     return x.T.copy()
 

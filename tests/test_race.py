@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fastmlp import TrainConfig
-from fastmlp.race import SeedRun, summarize, table
+from fastmlp.race import SeedRun, differences, summarize, table
 
 from . import naive
 from .helpers import error_line, run_cli
@@ -44,6 +44,15 @@ def test_a_failed_contestant_is_a_row_that_says_why():
     rows = summarize(runs, 0.98, "test")
     assert rows[1] == {"contestant": "torch", "error": "torch: torch is not installed"}
     assert "| torch | - |" in table(rows, TrainConfig(), 0.98, "test")
+
+
+def test_the_table_says_what_the_peers_leave_out_of_the_recipe():
+    config = TrainConfig(augment_shift=1, augment_rotate=10.0, ema=0.99)
+    assert differences("fastmlp", config) == ""
+    assert differences("torch", config) == "no affine augmentation, weight average (EMA)"
+    assert "no affine augmentation" in differences("torch-compile", config)
+    assert "shift augmentation, affine augmentation" in differences("sklearn", config)
+    assert differences("torch", TrainConfig(augment_shift=1)) == ""
 
 
 def test_torch_shifts_the_way_the_gather_kernel_does():

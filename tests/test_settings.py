@@ -98,7 +98,9 @@ BAD = {
     "lr": [0, -0.1, math.inf, math.nan, "0.1"], "optimizer": ["rmsprop"],
     "momentum": [1.0, -0.1, 2], "nesterov": [1, "yes"], "beta1": [1.0, -1e-9],
     "beta2": [1.0, 1.5], "eps": [0.0, -1.0], "weight_decay": [-1e-4, math.nan],
-    "dropout": [1.0, -0.5], "augment_shift": [-1, 1.5], "schedule": ["linear"],
+    "dropout": [1.0, -0.5], "augment_shift": [-1, 1.5], "augment_rotate": [-1.0, 181.0, "5"],
+    "augment_scale": [1.0, -0.1], "augment_shear": [61.0, math.nan], "ema": [1.0, -0.5],
+    "schedule": ["linear"],
     "warmup": [-1.0, math.inf], "lr_step_epochs": [-4, 1.5], "lr_gamma": [0.0, 1.0, -3.0],
     "patience": [-1], "early_stop": ["train_loss"], "seed": [-1, 2**63, 0.5],
     "dataset": ["cifar"], "val_fraction": [0.0, 1.0, 1.5], "dtype": ["float16", "int8"],
@@ -199,6 +201,7 @@ def small(**extra):
     return configs(layers=st.lists(st.integers(1, 12), min_size=1, max_size=3).map(tuple),
                    epochs=st.integers(2, 5), batch_size=st.none() | st.integers(16, 400),
                    lr=st.floats(1e-3, 0.3), augment_shift=st.integers(0, 2),
+                   augment_rotate=st.sampled_from([0.0, 15.0]), ema=st.sampled_from([0.0, 0.9]),
                    patience=st.integers(0, 3), eval_every=st.integers(0, 3),
                    lr_step_epochs=st.integers(0, 3), dataset=st.just("arrays"),
                    dtype=st.sampled_from(["float32", "float64"]), **extra)
