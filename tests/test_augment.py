@@ -12,6 +12,9 @@ from fastmlp.trainer import make_trainer, train
 from . import naive
 from .helpers import make_dataset
 
+# Kernels are called directly here, without the Workspace that makes them ready in a run.
+pytestmark = pytest.mark.usefixtures("kernels_ready")
+
 DTYPES = [np.float32, np.float64]
 
 
