@@ -4,7 +4,7 @@ same run: the kernels are memory-bound, so that copy is their roofline."""
 import numpy as np
 import pytest
 
-from fastmlp import kernels, prune
+from fastmlp import jit, kernels, prune
 from fastmlp.kernels import n_chunks
 from fastmlp.threads import kernel_threads, thread_limits
 
@@ -19,7 +19,7 @@ NAMES = ["bias_relu", "bias_add", "relu_backward", "softmax_xent_backward", "cou
 def cases():
     rng = np.random.default_rng(0)
     f32 = np.float32
-    kernels.ready(f32)  # called directly here, not through the Workspace that does it in a run
+    jit.ready(f32)  # called directly here, not through the Workspace that does it in a run
     z = rng.normal(size=(ROWS, WIDTH)).astype(f32)
     a = np.maximum(z, 0)
     b = rng.normal(size=WIDTH).astype(f32)

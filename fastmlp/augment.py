@@ -10,7 +10,8 @@ rotation or scaling can light pixels that no training image lights.
 import numpy as np
 from numba import prange
 
-from .kernels import _kernel, _uniform
+from .jit import kernel
+from .kernels import _uniform
 
 # Draws per image: angle, scale, shear, row shift, column shift (counters 5 i .. 5 i + 4).
 DRAWS = 5
@@ -21,7 +22,7 @@ def affine_on(rotate, scale, shear):
     return bool(rotate or scale or shear)
 
 
-@_kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, f8, f8, f8, f8, i8)",
+@kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, f8, f8, f8, f8, i8)",
          parallel=True)
 def gather_affine(xb, yb, x, y, index, side, rotate, scale, shear, shift, key):
     """xb[i] = image index[i] of x (N, side * side) under a random affine map, yb[i] = its label.

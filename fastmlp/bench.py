@@ -40,7 +40,7 @@ def stream_call(dtype, nbytes=STREAM_BYTES):
     """A function reading an `nbytes` array of `dtype` once with every numba thread: the
     streaming bandwidth that memory-bound paths (the fused pass) are quoted against."""
     from .fused import GROUP, read_sum
-    from .kernels import ready
+    from .jit import ready
     ready(dtype, GROUP)
     a = np.ones(nbytes // np.dtype(dtype).itemsize, dtype)
     return lambda: read_sum(a)
@@ -77,8 +77,8 @@ def describe(layers, batch_size, dtype):
 
 def _peer_env():
     """The environment a peer process starts from: the user's, without fastmlp's defaults."""
-    from . import blas_idle, kernels
-    injected = {**kernels.INJECTED_ENV, **blas_idle.INJECTED_ENV}
+    from . import blas_idle, jit
+    injected = {**jit.INJECTED_ENV, **blas_idle.INJECTED_ENV}
     return {k: v for k, v in os.environ.items() if k not in injected}
 
 

@@ -24,9 +24,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from .kernels import FASTMATH, _kernel, ready
+from .jit import FASTMATH, kernel, ready
 
-# The kernels.ready group of this module's kernels: compiled only for runs that take this path.
+# The jit.ready group of this module's kernels: compiled only for runs that take this path.
 GROUP = "fused"
 LANES = 16
 # Rows per block: a block's partial first-layer gradient (784 x 16 floats, 50 KB) stays in L2.
@@ -38,7 +38,7 @@ _FASTMATH = FASTMATH - {"reassoc"}
 def _slp_kernel(template, parallel=True):
     """A kernel of this module's group (made ready by FusedPass), compiled with LLVM's SLP
     vectoriser on (see the module docstring)."""
-    return _kernel(template, parallel=parallel, error_model="numpy", group=GROUP, slp=True,
+    return kernel(template, parallel=parallel, error_model="numpy", group=GROUP, slp=True,
                    fastmath=_FASTMATH, boundscheck=False)
 
 
@@ -377,7 +377,7 @@ def csr_bytes(x):
     return 8 * (len(x) + 1) + np.count_nonzero(x) * (2 + x.itemsize) + 4 * len(x)
 
 
-@_kernel("f8(F[::1])", parallel=True, group=GROUP)
+@kernel("f8(F[::1])", parallel=True, group=GROUP)
 def read_sum(a):
     """The sum of a, read once by every thread's share: `fastmlp bench` times it as the streaming
     bandwidth that the memory-bound sweep is quoted against. fastmath's reassoc lets the sum

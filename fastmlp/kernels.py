@@ -10,56 +10,11 @@ Parallel reductions split the rows into fixed chunks of CHUNK_ROWS, write one pa
 chunk and add the partials in chunk order, so a result depends neither on the thread count nor
 on scheduling: the same seed gives the same history at 1 or 2 threads (up to what BLAS does).
 """
-import os
+import numba
+import numpy as np
+from numba import prange
 
-# numba's OpenMP pool and OpenBLAS's pool take turns on the same cores. Spinning OpenMP
-# workers steal the cores from the next BLAS call (measured: a full-batch weight-gradient
-# matmul took 124 ms instead of 82 ms), so idle workers must sleep. libgomp reads this when
-# the first parallel kernel loads it; a value the user set is kept.
-INJECTED_ENV = {} if "OMP_WAIT_POLICY" in os.environ else {"OMP_WAIT_POLICY": "PASSIVE"}
-os.environ.update(INJECTED_ENV)
-
-import tempfile  # noqa: E402
-
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from numba import prange  # noqa: E402
-
-
-def _writable(directory):
-    try:
-        os.makedirs(directory, exist_ok=True)
-        tempfile.TemporaryFile(dir=directory).close()
-        return True
-    except OSError:
-        return False
-
-
-def _cache_fallback():
-    """Where numba caches the compiled kernels when it cannot by itself. It writes beside this
-    file (__pycache__), else into the user cache (~/.cache/numba); from a read-only install with
-    no writable home it would refuse to load a cache=True kernel at all, so then a directory in
-    the temporary directory takes their place (kept across runs until the system clears it)."""
-    if numba.config.CACHE_DIR or _writable(os.path.join(os.path.dirname(__file__),
-                                                        "__pycache__")):
-        return None
-    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    if _writable(os.path.join(home, "numba")):
-        return None
-    user = getattr(os, "getuid", int)()  # one directory per user, as a home would be
-    return os.path.join(tempfile.gettempdir(), f"fastmlp-numba-cache-{user}")
-
-
-# Set here, not through NUMBA_CACHE_DIR: numba may already have read its environment (threads.py
-# imports it first); config.CACHE_DIR is read when each kernel is decorated.
-numba.config.CACHE_DIR = _cache_fallback() or numba.config.CACHE_DIR
-
-# OpenMP first (with the policy above); tbb or numba's own workqueue where it is missing.
-numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
-
-# fastmath without nnan/ninf: with those flags isnan/isfinite would silently return False and a
-# diverging run could not be detected.
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+from .jit import FASTMATH, kernel
 
 # Rows per reduction chunk: large enough that a chunk amortises its partial buffer, small enough
 # that a full batch of 48,000 rows spreads over many threads.
@@ -70,61 +25,6 @@ CHUNK_ROWS = 256
 def n_chunks(rows):
     """How many CHUNK_ROWS chunks cover `rows` rows (the size of the partial buffers)."""
     return max(1, -(-rows // CHUNK_ROWS))
-
-
-# Every kernel declared by _kernel, by group: [(dispatcher, signature template, compile options)].
-_DECLARED = {}
-# The (group, numba type code) pairs made ready so far.
-_READY = set()
-_CODES = {np.dtype(np.float32): "f4", np.dtype(np.float64): "f8"}
-
-
-def _kernel(template, parallel=False, error_model="python", group="core", slp=False, **options):
-    """Declare a kernel whose signature is `template` with F standing for the float type, compiled
-    (or loaded from numba's cache) for one float type when `ready(dtype, group)` first asks for it,
-    not at import: from a cold cache, compiling every kernel for both float types at import took
-    106 s before the first step of any run (kernels.py 31 s, fused.py 70 s; 2-core EPYC), where a
-    float32 run without the fused pass needs only the float32 core kernels. Until then, and for
-    any other types, the kernel refuses to compile, as an eagerly compiled one does.
-
-    error_model="numpy" lets a float division by zero give inf/nan instead of raising: without
-    it numba checks every division for zero, and a loop that divides does not vectorise.
-    slp=True compiles with LLVM's SLP vectoriser on (numba leaves it off; see fused.py)."""
-    options = {"parallel": parallel, "fastmath": FASTMATH, "cache": True, "nogil": True,
-               "error_model": error_model, **options}
-
-    def declare(fn):
-        dispatcher = numba.njit(**options)(fn)
-        # What disable_compile() sets; numba asserts a signature exists before that method may.
-        dispatcher._can_compile = False
-        _DECLARED.setdefault(group, []).append((dispatcher, template, slp))
-        for ready_group, code in _READY:  # declared after its group was made ready
-            if ready_group == group:
-                _compile(dispatcher, template.replace("F", code), slp)
-        return dispatcher
-    return declare
-
-
-def _compile(dispatcher, signature, slp):
-    previous = numba.config.SLP_VECTORIZE
-    numba.config.SLP_VECTORIZE = int(slp or previous)
-    dispatcher.disable_compile(False)
-    try:
-        dispatcher.compile(signature)
-    finally:
-        dispatcher.disable_compile(True)
-        numba.config.SLP_VECTORIZE = previous
-
-
-def ready(dtype, group="core"):
-    """Compile, or load from numba's cache, the `group` kernels for float type `dtype` (once per
-    process). Workspace calls it for the core kernels, fused.FusedPass for its group."""
-    code = _CODES[np.dtype(dtype)]
-    if (group, code) in _READY:
-        return
-    for dispatcher, template, slp in _DECLARED.get(group, ()):
-        _compile(dispatcher, template.replace("F", code), slp)
-    _READY.add((group, code))
 
 
 @numba.njit(inline="always", fastmath=FASTMATH)
@@ -171,7 +71,7 @@ def _uniform(key, counter):
     return np.float64(_mix64(state) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@_kernel("void(F[:, ::1], F[::1], F, i8)", parallel=True)
+@kernel("void(F[:, ::1], F[::1], F, i8)", parallel=True)
 def bias_relu(z, b, keep, key):
     """z = max(z + b, 0) in place, then inverted dropout when keep < 1: each unit is kept with
     probability keep and scaled by 1/keep, or zeroed. z (B, H) are a hidden layer's
@@ -194,7 +94,7 @@ def bias_relu(z, b, keep, key):
                 z[i, j] = v if v > 0 else 0
 
 
-@_kernel("void(F[:, ::1], F[::1])", parallel=True)
+@kernel("void(F[:, ::1], F[::1])", parallel=True)
 def bias_add(z, b):
     """z += b in place; the output layer's logits, which have no ReLU."""
     rows, width = z.shape
@@ -203,7 +103,7 @@ def bias_add(z, b):
             z[i, j] += b[j]
 
 
-@_kernel("void(F[:, ::1], F[::1], F[:, ::1], F[:, ::1], F)", parallel=True)
+@kernel("void(F[:, ::1], F[::1], F[:, ::1], F[:, ::1], F)", parallel=True)
 def relu_backward(dz, db, partial, a, scale):
     """dz = dz * scale where a > 0, else 0, in place; and db = dz summed over the batch.
 
@@ -225,7 +125,7 @@ def relu_backward(dz, db, partial, a, scale):
     _sum_partials(db, partial[:chunks, :width])
 
 
-@_kernel("f8(F[:, ::1], F[::1], F[:, ::1], f8[::1], F[:, ::1], i4[::1])", parallel=True)
+@kernel("f8(F[:, ::1], F[::1], F[:, ::1], f8[::1], F[:, ::1], i4[::1])", parallel=True)
 def softmax_xent_backward(dlogits, db, partial, loss_partial, logits, y):
     """Mean cross-entropy of softmax(logits) against labels y, and its gradient, in one pass.
 
@@ -267,7 +167,7 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, logits, y):
     return total * inv_rows
 
 
-@_kernel("i8(F[:, ::1], i4[::1], i8[::1])", parallel=True)
+@kernel("i8(F[:, ::1], i4[::1], i8[::1])", parallel=True)
 def count_correct(logits, y, count_partial):
     """How many rows of logits (B, K) have their first maximum at the label y (B,)."""
     rows, k = logits.shape
@@ -288,7 +188,7 @@ def count_correct(logits, y, count_partial):
     return total
 
 
-@_kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, i8, i8)", parallel=True)
+@kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, i8, i8)", parallel=True)
 def gather_rows(xb, yb, x, y, index, side, shift, key):
     """xb[i] = x[index[i]], yb[i] = y[index[i]]: assemble a shuffled minibatch in place.
 
@@ -338,7 +238,7 @@ def gather_rows(xb, yb, x, y, index, side, shift, key):
 _TILE = 32
 
 
-@_kernel("void(F[:, ::1], F[:, ::1])", parallel=True)
+@kernel("void(F[:, ::1], F[:, ::1])", parallel=True)
 def transpose(out, x):
     """out (C, R) = x (R, C) transposed, tile by tile so that both sides stay in cache
     (for the 48,000 x 784 training set: ~80 ms on 2 cores, numpy's strided copy ~250 ms)."""
@@ -360,7 +260,7 @@ def transpose(out, x):
 # them in Python floats, then rounded to the array's type.
 
 
-@_kernel("void(F[::1], F[::1], F, F)")
+@kernel("void(F[::1], F[::1], F, F)")
 def sgd_update(params, grads, lr, weight_decay):
     """params -= lr * (grads + weight_decay * params) over the whole flat parameter buffer
     (torch.optim.SGD without momentum)."""
@@ -368,7 +268,7 @@ def sgd_update(params, grads, lr, weight_decay):
         params[i] -= lr * (grads[i] + weight_decay * params[i])
 
 
-@_kernel("void(F[::1], F[::1], F[::1], F, F, F, b1)")
+@kernel("void(F[::1], F[::1], F[::1], F, F, F, b1)")
 def momentum_update(params, grads, velocity, lr, momentum, weight_decay, nesterov):
     """SGD with momentum (torch.optim.SGD with momentum > 0, dampening 0), in one pass:
 
@@ -386,7 +286,7 @@ def momentum_update(params, grads, velocity, lr, momentum, weight_decay, nestero
         params[i] -= lr * (g + momentum * vel if nesterov else vel)
 
 
-@_kernel("void(F[::1], F[::1], F[::1], F[::1], F, F, F, F, F, b1, i8)", error_model="numpy")
+@kernel("void(F[::1], F[::1], F[::1], F[::1], F, F, F, F, F, b1, i8)", error_model="numpy")
 def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
     """Adam (decoupled False, torch.optim.Adam) or AdamW (decoupled True, torch.optim.AdamW),
     in one pass; step is the 1-based count of this update, m and v start at zero.
@@ -421,7 +321,7 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoup
         params[i] = p - step_size * (mi / (np.sqrt(vi) / c2_sqrt + eps))
 
 
-@_kernel("void(F[::1], F[::1], f8, i8)")
+@kernel("void(F[::1], F[::1], f8, i8)")
 def ema_update(ema, params, decay, step):
     """ema = d * ema + (1 - d) * params after optimizer update number `step` (1-based), with the
     decay warmed up as d = min(decay, (1 + step) / (10 + step)) (tf.train.ExponentialMovingAverage

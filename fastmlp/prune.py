@@ -15,7 +15,8 @@ import numpy as np
 from numba import prange
 from numpy import matmul
 
-from .kernels import _kernel, _uniform
+from .jit import kernel
+from .kernels import _uniform
 
 PAD_TO = 16
 
@@ -72,7 +73,7 @@ class PrunedColumns:
         return f"PrunedColumns({self.n_kept} kept)"
 
 
-@_kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8[::1], i8, i8, i8)",
+@kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8[::1], i8, i8, i8)",
          parallel=True)
 def gather_columns(xb, yb, x, y, index, columns, side, shift, key):
     """kernels.gather_rows restricted to the kept columns: xb[i, j] is pixel columns[j] of

@@ -6,7 +6,8 @@ array memory. A batch with fewer rows (the last partial minibatch, an evaluation
 """
 import numpy as np
 
-from .kernels import n_chunks, ready
+from .jit import ready
+from .kernels import n_chunks
 
 # Evaluation runs in chunks of this many rows: MNIST's validation and test sets each fit in one.
 EVAL_ROWS = 16384

@@ -22,10 +22,10 @@ def kernels_ready():
     """Every kernel compiled for both float types: the kernel-level tests call kernels directly,
     without the Workspace or FusedPass that makes them ready in a run (the in-process and CLI
     runs of the other tests rely on those, as a user's run does)."""
-    from fastmlp import fused, kernels
+    from fastmlp import fused, jit
     for dtype in (np.float32, np.float64):
         for group in ("core", fused.GROUP):
-            kernels.ready(dtype, group)
+            jit.ready(dtype, group)
 
 
 @pytest.fixture

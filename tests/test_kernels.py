@@ -372,16 +372,16 @@ def test_gather_rows_shift_does_not_depend_on_thread_count(rng):
 FLOAT32_RUN = """
 import numpy as np
 from numba.core.sigutils import normalize_signature
-from fastmlp import fused, kernels
+from fastmlp import fused, jit, kernels
 from fastmlp.settings import TrainConfig
 from fastmlp.trainer import train
 from tests.helpers import data32
 train(TrainConfig(layers=(8,), batch_size=64, epochs=1, lr=0.1), data32())
 def compiled(group, code):
-    return [d.py_func.__name__ for d, template, _ in kernels._DECLARED[group]
+    return [d.py_func.__name__ for d, template, _ in jit._DECLARED[group]
             if [tuple(sig) for sig in d.signatures]
             == [normalize_signature(template.replace("F", code))[0]]]
-core = [d.py_func.__name__ for d, _, _ in kernels._DECLARED["core"]]
+core = [d.py_func.__name__ for d, _, _ in jit._DECLARED["core"]]
 print(compiled("core", "f4") == core, compiled("core", "f8"), compiled(fused.GROUP, "f4"))
 for call in (lambda: kernels.sgd_update(np.zeros(3, np.int64), np.zeros(3, np.int64), 0.1, 0.0),
              lambda: fused.read_sum(np.zeros(3, np.float32))):
