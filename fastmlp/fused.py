@@ -24,6 +24,7 @@ import numba
 import numpy as np
 from numba import prange
 
+from .csr import aligned_zeros, to_csr
 from .jit import FASTMATH, kernel, ready
 
 # The jit.ready group of this module's kernels: compiled only for runs that take this path.
@@ -35,10 +36,10 @@ BLOCK_ROWS = 1024
 _FASTMATH = FASTMATH - {"reassoc"}
 
 
-def _slp_kernel(template, parallel=True):
-    """A kernel of this module's group (made ready by FusedPass), compiled with LLVM's SLP
+def _slp_kernel(template, parallel=True, group=GROUP):
+    """A kernel of `group` (this module's is made ready by FusedPass), compiled with LLVM's SLP
     vectoriser on (see the module docstring)."""
-    return kernel(template, parallel=parallel, error_model="numpy", group=GROUP, slp=True,
+    return kernel(template, parallel=parallel, error_model="numpy", group=group, slp=True,
                    fastmath=_FASTMATH, boundscheck=False)
 
 
@@ -297,23 +298,6 @@ def applies(sizes, x):
             and sizes[0] <= 2 ** 16 and np.count_nonzero(x) <= MAX_DENSITY * x.size)
 
 
-def to_csr(x):
-    """x (N, n_in) as CSR: (indptr (N + 1,) int64, column indices (nnz,) uint16, values (nnz,)
-    of x's type), row by row in column order."""
-    nonzero = x != 0
-    indptr = np.zeros(len(x) + 1, np.int64)
-    np.cumsum(nonzero.sum(axis=1), out=indptr[1:])
-    return indptr, np.nonzero(nonzero)[1].astype(np.uint16), x[nonzero]
-
-
-def _aligned_zeros(n, dtype):
-    """n zeros of dtype starting on a 64-byte boundary (a LANES row of float32 is one line)."""
-    itemsize = np.dtype(dtype).itemsize
-    raw = np.zeros(n + 64 // itemsize, dtype)
-    skip = (-raw.ctypes.data % 64) // itemsize
-    return raw[skip:skip + n]
-
-
 class FusedPass:
     """The fused sweep over fixed inputs x (N, n_in) with labels y (N,) int32, for a model that
     `applies` says it serves: `step` writes every gradient into model.grads, `evaluate` only
@@ -326,11 +310,11 @@ class FusedPass:
         self.classes = model.sizes[2]
         n_in, hidden = model.weights[0].shape
         # The parameters padded with zeros to LANES hidden units and classes, flat, aligned.
-        self.w1 = _aligned_zeros(n_in * LANES, model.dtype)  # (n_in * LANES,)
-        self.b1 = _aligned_zeros(LANES, model.dtype)  # (LANES,)
-        self.w2 = _aligned_zeros(LANES * LANES, model.dtype)  # (LANES * LANES,)
-        self.w2_t = _aligned_zeros(LANES * LANES, model.dtype)  # (LANES * LANES,)
-        self.b2 = _aligned_zeros(LANES, model.dtype)  # (LANES,)
+        self.w1 = aligned_zeros(n_in * LANES, model.dtype)  # (n_in * LANES,)
+        self.b1 = aligned_zeros(LANES, model.dtype)  # (LANES,)
+        self.w2 = aligned_zeros(LANES * LANES, model.dtype)  # (LANES * LANES,)
+        self.w2_t = aligned_zeros(LANES * LANES, model.dtype)  # (LANES * LANES,)
+        self.b2 = aligned_zeros(LANES, model.dtype)  # (LANES,)
         blocks = n_blocks(len(y))
         self.loss_part = np.zeros(blocks)  # (blocks,)
         self.hit_part = np.zeros(blocks, np.int64)  # (blocks,)

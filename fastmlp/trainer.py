@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import augment, checkpoint, fused, kernels, prune
+from . import augment, checkpoint, fused, kernels, prune, sparse
 from .backward import backward
 from .data import load_dataset_for
 from .early import EarlyStopping
@@ -37,15 +37,16 @@ DIVERGENCE_FACTOR = 10.0
 _SHIFT_SALT = 63
 
 
-def evaluate(model, ws, x, y):
+def evaluate(model, ws, x, y, first=None):
     """(accuracy, mean cross-entropy) of the model on x (N, n_in), y (N,), in chunks of ws.rows
-    rows; ws needs its deltas (the loss kernel writes the output gradient there)."""
+    rows; ws needs its deltas (the loss kernel writes the output gradient there). With
+    `first` (sparse.SparseRows), x is the row indices of its CSR copy of the inputs."""
     correct, loss_sum = 0, 0.0
     with kernel_threads(min(ws.rows, len(y))):
         for start in range(0, len(y), ws.rows):
             stop = min(start + ws.rows, len(y))
             chunk = ws.rows_view(stop - start)
-            forward(model, chunk, x[start:stop])
+            forward(model, chunk, x[start:stop], first=first)
             correct += count_correct(chunk.logits, y[start:stop], chunk.count_partial)
             loss_sum += (stop - start) * softmax_xent_backward(
                 chunk.deltas[-1], chunk.scratch_db, chunk.partial, chunk.loss_partial,
@@ -99,8 +100,13 @@ class Trainer:
         elif not plain and not self.affine:  # affine maps can light any pixel: prune none
             kept = prune.kept_columns(x, augment_shift, self.side)
         if kept is not None:
-            self.first = prune.PrunedColumns(model, kept)
             self.path = f"pruned columns ({kept.size} of {x.shape[1]})"
+            # At full batch a 128-wide first layer's forward runs over a CSR copy (sparse.py).
+            if self.in_place and sparse.applies(model.sizes, x):
+                self.first = sparse.SparseFirst(model, kept, x)
+                self.path = f"sparse forward, {self.path}"
+            else:
+                self.first = prune.PrunedColumns(model, kept)
         self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
                             columns=None if kept is None else kept.size)
         # Full batch reads the same inputs every step, so a contiguous transposed copy (one more
@@ -177,8 +183,11 @@ class Trainer:
 
     def evaluator(self, x, y, ws):
         """A function giving (accuracy, mean loss) of the model on the fixed data x, y: the
-        fused pass's forward where it serves this trainer, else `evaluate` in ws; of the
-        averaged weights when there are."""
+        fused pass's forward or the sparse forward where they serve this trainer, else
+        `evaluate` in ws; of the averaged weights when there are."""
+        if isinstance(self.first, sparse.SparseFirst):  # a CSR copy of x, every column
+            first, rows = sparse.SparseRows(x), np.arange(len(y))
+            return lambda: evaluate(self.evaluated, ws, rows, y, first)
         if self.fused is None:
             return lambda: evaluate(self.evaluated, ws, x, y)
         sweep = fused.FusedPass(self.model, x, y)

@@ -22,9 +22,9 @@ def kernels_ready():
     """Every kernel compiled for both float types: the kernel-level tests call kernels directly,
     without the Workspace or FusedPass that makes them ready in a run (the in-process and CLI
     runs of the other tests rely on those, as a user's run does)."""
-    from fastmlp import fused, jit
+    from fastmlp import fused, jit, sparse
     for dtype in (np.float32, np.float64):
-        for group in ("core", fused.GROUP):
+        for group in ("core", fused.GROUP, sparse.GROUP):
             jit.ready(dtype, group)
 
 

@@ -1,0 +1,102 @@
+"""The sparse forward (fastmlp/sparse.py): its kernel against its numpy twin at any thread
+count, and whole full-batch training runs through it against the plain path."""
+import numpy as np
+import pytest
+
+from fastmlp import sparse
+from fastmlp.data import Dataset, Split
+from fastmlp.model import MLP
+from fastmlp.settings import TrainConfig
+from fastmlp.threads import thread_limits
+from fastmlp.trainer import make_trainer
+from fastmlp.workspace import Workspace
+
+from . import naive
+from .helpers import sparse_dataset, sparse_inputs
+
+# Kernels are called directly here, without the SparseRows that makes them ready in a run.
+pytestmark = pytest.mark.usefixtures("kernels_ready")
+
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def forward_chunk(x, start, stop, seed=0):
+    """(x[start:stop] @ W through SparseRows, W) for random weights W of a WIDTH-wide layer."""
+    model = MLP([x.shape[1], sparse.WIDTH, 3], x.dtype)
+    model.weights[0][...] = np.random.default_rng(seed).normal(size=model.weights[0].shape)
+    z = np.zeros((stop - start, sparse.WIDTH), x.dtype)
+    sparse.SparseRows(x).matmul(model, np.arange(len(x))[start:stop], z)
+    return z, model.weights[0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("start, stop", [(0, 1), (0, 9), (3, 9)])  # row 0 empty, row 1 one pixel
+def test_csr_matmul_matches_its_numpy_twin(start, stop, dtype):
+    x = sparse_inputs(np.random.default_rng(stop), 12, 40, 0.2, dtype)
+    z, w = forward_chunk(x, start, stop)
+    np.testing.assert_allclose(z, naive.csr_matmul(x[start:stop], w), **TOL[dtype])
+
+
+def test_csr_matmul_is_the_same_at_any_thread_count():
+    x = sparse_inputs(np.random.default_rng(1), 3000, 30, 0.2, np.float32)
+    results = []
+    for threads in (1, 2):
+        with thread_limits(threads):
+            results.append(forward_chunk(x, 0, len(x))[0])
+    np.testing.assert_array_equal(*results)
+
+
+def test_applies_to_128_wide_first_layers_on_sparse_inputs_only():
+    x = sparse_inputs(np.random.default_rng(0), 50, 20, 0.2, np.float32)
+    assert sparse.applies([20, 128, 16, 10], x)
+    assert not sparse.applies([20, 64, 10], x)
+    assert not sparse.applies([20, 128, 10], np.ones_like(x))
+
+
+def dark_sparse_dataset(dtype):
+    """sparse_dataset with its first 20 of 64 pixels dark in every training image (not in
+    validation), so that the pruned columns the sparse forward sits on are in use."""
+    data = sparse_dataset(dtype)
+    data.train.x[:, :20] = 0
+    return data
+
+
+SETTINGS = [dict(), dict(weight_decay=0.01), dict(optimizer="momentum", weight_decay=1e-3),
+            dict(optimizer="adam", lr=1e-2, weight_decay=1e-3), dict(dropout=0.2)]
+
+
+def follows_the_plain_path(data, config, steps=20):
+    """`steps` full-batch steps and the validation pass of the sparse forward and the plain
+    path agree to 1e-9 relative, every parameter."""
+    fast, plain = make_trainer(config, data), make_trainer(config, data, plain=True)
+    assert fast.path.startswith("sparse forward, pruned columns") and plain.path == "plain"
+    for _ in range(steps):
+        np.testing.assert_allclose(fast.epoch(), plain.epoch(), rtol=1e-9)
+    scale = np.abs(plain.model.params).max()
+    np.testing.assert_allclose(fast.model.params, plain.model.params, rtol=1e-9,
+                               atol=1e-9 * scale)
+    ws = Workspace(plain.model, len(data.val.y), gather=False)
+    np.testing.assert_allclose(fast.evaluator(data.val.x, data.val.y, ws)(),
+                               plain.evaluator(data.val.x, data.val.y, ws)(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: "-".join(map(str, s.values())))
+def test_sparse_training_follows_the_plain_path_in_float64(settings):
+    config = TrainConfig(**{"layers": (sparse.WIDTH, 8), "batch_size": None,
+                            "dtype": "float64", "seed": 2, "lr": 0.2, **settings})
+    follows_the_plain_path(dark_sparse_dataset(np.float64), config)
+
+
+def test_sparse_training_follows_the_plain_path_on_an_mnist_slice(mnist):
+    """MNIST's own sparsity (dark pixels, ~19% lit), 1,000 images, float64."""
+    def part(split, n):
+        return Split(x=split.x[:n].astype(np.float64), y=split.y[:n].copy())
+    data = Dataset(name="slice", directory=None, train=part(mnist.train, 1000),
+                   val=part(mnist.val, 300), test=None, sha256={})
+    follows_the_plain_path(data, TrainConfig(layers=(sparse.WIDTH, 16), batch_size=None,
+                                             dtype="float64", seed=1, lr=0.1))
+
+
+def test_minibatches_keep_the_pruned_path():
+    config = TrainConfig(layers=(sparse.WIDTH, 8), batch_size=64, dtype="float32")
+    assert make_trainer(config, dark_sparse_dataset(np.float32)).path.startswith("pruned")
