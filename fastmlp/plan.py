@@ -5,7 +5,6 @@ and the faster paths it will take (its time is estimated by estimate.py).
 The byte counts come from the same layout code the engine allocates with (model.flat_length,
 workspace.buffer_shapes, the optimizers' state names), so a change there changes the plan too.
 """
-import math
 import os
 from dataclasses import dataclass, field
 
@@ -119,25 +118,28 @@ def plan_for(config, dataset):
 
 
 def _paths(config, dataset):
-    """The faster paths of this run, as Trainer.__init__ decides them (plan_run's `paths`): the
-    fused pass (its sparse copies of the training and validation inputs, and the rows its
-    time is probed on), or the kept columns (and, at full batch, their copy and its
-    transpose), or neither."""
-    from . import fused, prune
-    x, side = dataset.train.x, math.isqrt(dataset.n_features)
+    """The faster paths of this run, as paths.choose decides them for the trainer (plan_run's
+    `paths`): the fused pass (its sparse copies of the training and validation inputs, and the
+    rows its time is probed on), or the kept columns (and, at full batch, their copy and its
+    transpose; for the sparse forward, the sparse copies too), or neither."""
+    from . import augment, fused, paths
+    x = dataset.train.x
+    affine = augment.affine_on(config.augment_rotate, config.augment_scale, config.augment_shear)
     in_place = (config.batch_size is None or config.batch_size >= len(x)) and \
-        not config.augment_shift
+        not config.augment_shift and not affine
     sizes = (x.shape[1], *config.layers, dataset.n_classes)
-    if in_place and config.dropout == 0 and fused.applies(sizes, x):
-        return {"copies": {"sparse inputs": fused.csr_bytes(x) + fused.csr_bytes(dataset.val.x)},
+    name, kept = paths.choose(sizes, x, in_place=in_place, shift=config.augment_shift,
+                              affine=affine, dropout=config.dropout)
+    sparse_copies = fused.csr_bytes(x) + fused.csr_bytes(dataset.val.x)
+    if name == "fused":
+        return {"copies": {"sparse inputs": sparse_copies},
                 "sweep_sample": (x[:SWEEP_ROWS], dataset.train.y[:SWEEP_ROWS])}
-    if config.augment_shift and side ** 2 != x.shape[1]:
-        return {}  # refused by the trainer
-    kept = prune.kept_columns(x, config.augment_shift, side)
     if kept is None:
         return {}
-    copies = {"copies": {"pruned input copies": 2 * len(x) * kept.size * x.itemsize}}
-    return {"kept": kept.size, **(copies if in_place else {})}
+    copies = {"pruned input copies": 2 * len(x) * kept.size * x.itemsize}
+    if name == "sparse":
+        copies["sparse inputs"] = sparse_copies
+    return {"kept": kept.size, **({"copies": copies} if in_place else {})}
 
 
 def available_bytes():

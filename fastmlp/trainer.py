@@ -9,10 +9,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import augment, checkpoint, fused, kernels, prune, sparse
+from . import augment, checkpoint, fused, kernels, paths, prune, sparse
 from .backward import backward
 from .data import load_dataset_for
-from .early import EarlyStopping
+from .early import EarlyStopping, check_divergence
 from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
 from .forward import forward
 from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key, transpose
@@ -25,13 +25,6 @@ from .threads import kernel_threads, thread_limits, threads_in_force
 from .update import make_optimizer
 from .workspace import EVAL_ROWS, Workspace
 
-# The divergence rule: a run whose mean training loss over an epoch exceeds this many times the
-# larger of ln(classes) (the loss of a uniform guess) and its initial loss (the validation loss
-# of the model before its first step) has diverged, even while the loss is still finite (lr 1e6
-# at full batch reaches 2e22 by epoch 3 and inf only later). The reference is the model before
-# training, not the first epoch: at lr 1e6 and batch 128 the first epoch's mean is already 1e28.
-# Training that works stays far below the limit: see the README's "Divergence" note.
-DIVERGENCE_FACTOR = 10.0
 # Salt of the shift and affine augmentation draws (dropout uses the layer index, which stays
 # far below).
 _SHIFT_SALT = 63
@@ -89,20 +82,16 @@ class Trainer:
             self.averaged = MLP(model.sizes, model.dtype)
             np.copyto(self.averaged.params, model.params)
         self.in_place = self.batch_size == n and not augment_shift and not self.affine
-        # Faster exact paths, by what serves: at full batch on sparse inputs the fused sweep
-        # for one narrow layer (fused.py); elsewhere the first layer's matmuls skip the
-        # always-zero input columns (prune.py). plain=True keeps both off (the tests compare
-        # the paths); `path` says which runs.
-        self.fused = self.first = kept = None
-        self.path = "plain"
-        if self.in_place and not plain and fused.applies(model.sizes, x) and self.keep == 1:
+        # The fastest exact path that serves (paths.py); `path` says which runs.
+        name, kept = paths.choose(model.sizes, x, in_place=self.in_place, shift=augment_shift,
+                                  affine=bool(self.affine), dropout=dropout, plain=plain)
+        self.fused = self.first = None
+        self.path = name
+        if name == "fused":
             self.fused, self.path = fused.FusedPass(model, x, y), "fused pass"
-        elif not plain and not self.affine:  # affine maps can light any pixel: prune none
-            kept = prune.kept_columns(x, augment_shift, self.side)
-        if kept is not None:
+        elif kept is not None:
             self.path = f"pruned columns ({kept.size} of {x.shape[1]})"
-            # At full batch a 128-wide first layer's forward runs over a CSR copy (sparse.py).
-            if self.in_place and sparse.applies(model.sizes, x):
+            if name == "sparse":
                 self.first = sparse.SparseFirst(model, kept, x)
                 self.path = f"sparse forward, {self.path}"
             else:
@@ -291,12 +280,6 @@ def _matching(config, dataset):
     return config
 
 
-def diverged(loss, initial_loss, n_classes):
-    """Whether an epoch's mean training loss says the run diverged (DIVERGENCE_FACTOR)."""
-    limit = DIVERGENCE_FACTOR * max(math.log(n_classes), initial_loss)
-    return not math.isfinite(loss) or loss > limit
-
-
 def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=None,
           checkpoint_every=0, resume=None, interrupt_path=None, max_memory=None,
           stop_after=None, handle_signals=True):
@@ -385,12 +368,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                 stop(epoch)
             loss, train_acc = done
             seconds = time.perf_counter() - t0
-            if diverged(loss, initial_loss, dataset.n_classes):
-                raise FastMLPError(
-                    f"training diverged at epoch {epoch} (loss is {loss:.4g}; the limit is "
-                    f"{DIVERGENCE_FACTOR:g} x the larger of ln({dataset.n_classes}) and the "
-                    f"initial loss {initial_loss:.4g}); try a lower learning rate than "
-                    f"{config.lr:g}")
+            check_divergence(epoch, loss, initial_loss, dataset.n_classes, config.lr)
             val_acc, val_loss = validate()
             test_due = (test is not None and config.eval_every
                         and epoch % config.eval_every == 0)

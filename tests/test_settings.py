@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from fastmlp import checkpoint
 from fastmlp.data import DATASETS
+from fastmlp.early import DIVERGENCE_FACTOR, diverged
 from fastmlp.errors import FastMLPError, TrainingInterrupted
 from fastmlp.grid import load_grid
 from fastmlp.settings import (
@@ -33,7 +34,7 @@ from fastmlp.settings import (
     Text,
     TrainConfig,
 )
-from fastmlp.trainer import DIVERGENCE_FACTOR, diverged, train
+from fastmlp.trainer import train
 
 from .conftest import make_dataset
 
