@@ -12,6 +12,7 @@ INJECTED_ENV = {} if "OMP_WAIT_POLICY" in os.environ else {"OMP_WAIT_POLICY": "P
 os.environ.update(INJECTED_ENV)
 
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
@@ -52,10 +53,13 @@ numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
 # diverging run could not be detected.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-# Every kernel declared by `kernel`, by group: [(dispatcher, signature template, compile options)].
+# Every kernel declared by `kernel`, by group: [(dispatcher, signature template, slp)].
 _DECLARED = {}
 # The (group, numba type code) pairs made ready so far.
 _READY = set()
+# Held while a kernel's compile switch is on, so that two threads making kernels ready (say
+# MLPClassifier fits in a thread pool) cannot switch it off under each other's compile.
+_LOCK = threading.RLock()
 _CODES = {np.dtype(np.float32): "f4", np.dtype(np.float64): "f8"}
 
 
@@ -77,10 +81,11 @@ def kernel(template, parallel=False, error_model="python", group="core", slp=Fal
         dispatcher = numba.njit(**options)(fn)
         # What disable_compile() sets; numba asserts a signature exists before that method may.
         dispatcher._can_compile = False
-        _DECLARED.setdefault(group, []).append((dispatcher, template, slp))
-        for ready_group, code in _READY:  # declared after its group was made ready
-            if ready_group == group:
-                _compile(dispatcher, template.replace("F", code), slp)
+        with _LOCK:
+            _DECLARED.setdefault(group, []).append((dispatcher, template, slp))
+            for ready_group, code in _READY:  # declared after its group was made ready
+                if ready_group == group:
+                    _compile(dispatcher, template.replace("F", code), slp)
         return dispatcher
     return declare
 
@@ -98,10 +103,12 @@ def _compile(dispatcher, signature, slp):
 
 def ready(dtype, group="core"):
     """Compile, or load from numba's cache, the `group` kernels for float type `dtype` (once per
-    process). Workspace calls it for the core kernels, fused.FusedPass for its group."""
+    process). Workspace calls it for the core kernels, fused.FusedPass and sparse.SparseRows for
+    their groups."""
     code = _CODES[np.dtype(dtype)]
-    if (group, code) in _READY:
-        return
-    for dispatcher, template, slp in _DECLARED.get(group, ()):
-        _compile(dispatcher, template.replace("F", code), slp)
-    _READY.add((group, code))
+    with _LOCK:
+        if (group, code) in _READY:
+            return
+        for dispatcher, template, slp in _DECLARED.get(group, ()):
+            _compile(dispatcher, template.replace("F", code), slp)
+        _READY.add((group, code))
