@@ -130,7 +130,8 @@ def _paths(config, dataset):
     sizes = (x.shape[1], *config.layers, dataset.n_classes)
     name, kept = paths.choose(sizes, x, in_place=in_place, shift=config.augment_shift,
                               affine=affine, dropout=config.dropout)
-    sparse_copies = fused.csr_bytes(x) + fused.csr_bytes(dataset.val.x)
+    if name in ("fused", "sparse"):  # CSR copies of the training and validation inputs
+        sparse_copies = fused.csr_bytes(x) + fused.csr_bytes(dataset.val.x)
     if name == "fused":
         return {"copies": {"sparse inputs": sparse_copies},
                 "sweep_sample": (x[:SWEEP_ROWS], dataset.train.y[:SWEEP_ROWS])}
