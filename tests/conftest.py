@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,15 +16,50 @@ from .helpers import (
     write_dataset,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="session")
 def mnist():
     return load_dataset("mnist", dtype=np.float32, seed=0)
 
 
+def _every_kernel():
+    """Every declared kernel, as jit.py keeps them (dispatcher, signature template, slp)."""
+    from fastmlp import augment, fused, jit, kernels, prune, sparse  # noqa: F401  (declare them)
+    return [declared for group in sorted(jit._DECLARED) for declared in jit._DECLARED[group]]
+
+
+def compile_share(part, parts):
+    """Compile (into numba's on-disk cache) every `parts`-th kernel from `part`, for both float
+    types. Split by kernel, not by float type: two processes saving entries of one kernel race
+    on its cache index (numba reads, extends and rewrites it), and a lost race can point one
+    float type's entry at the other's code."""
+    from fastmlp import jit
+    for dispatcher, template, slp in _every_kernel()[part::parts]:
+        for code in ("f4", "f8"):
+            jit._compile(dispatcher, template.replace("F", code), slp)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def numba_cache_warm():
+    """Fill numba's cache before any test runs, in one process per core: from a cold cache (a
+    fresh CI machine) compiling every kernel for both float types took 129 s on one core, inside
+    the first kernel test (2-core EPYC, `pytest --durations`); every test and CLI subprocess
+    after loads from the cache. With a warm cache the two processes take a few seconds."""
+    parts = max(1, min(2, os.cpu_count() or 1))
+    procs = [subprocess.Popen([sys.executable, "-c", "from tests.conftest import "
+                               f"compile_share; compile_share({part}, {parts})"],
+                              cwd=ROOT, stderr=subprocess.PIPE, text=True)
+             for part in range(parts)]
+    for proc in procs:
+        _, err = proc.communicate()
+        assert proc.returncode == 0, err
+
+
 @pytest.fixture(scope="session")
 def kernels_ready():
-    """Every kernel compiled for both float types: the kernel-level tests call kernels directly,
+    """Every kernel ready for both float types: the kernel-level tests call kernels directly,
     without the Workspace or FusedPass that makes them ready in a run (the in-process and CLI
     runs of the other tests rely on those, as a user's run does)."""
     from fastmlp import fused, jit, sparse
