@@ -17,11 +17,18 @@ COMMON = ["--layers", "64", "--batch-size", "64", "--epochs", "4", "--threads", 
           "--optimizer", "adam", "--lr", "0.001", "--dropout", "0.1", "--augment-shift", "1"]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_stops_cleanly_and_resume_matches_the_uninterrupted_run(tmp_path, sig):
-    whole = run_cli("train", *COMMON, "--quiet", "--save", tmp_path / "whole.npz")
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The run both signals interrupt, trained once without interruption."""
+    path = tmp_path_factory.mktemp("whole") / "whole.npz"
+    whole = run_cli("train", *COMMON, "--quiet", "--save", path)
     assert whole.returncode == 0, whole.stderr
+    return checkpoint.load(path)
 
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_and_resume_matches_the_uninterrupted_run(tmp_path, sig,
+                                                                      uninterrupted):
     ckpt = tmp_path / "ckpt.npz"
     proc = subprocess.Popen(cli_argv("train", *COMMON, "--save", ckpt), stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
@@ -46,8 +53,7 @@ def test_signal_stops_cleanly_and_resume_matches_the_uninterrupted_run(tmp_path,
     resumed = run_cli("train", "--resume", ckpt, "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     final = checkpoint.load(ckpt)
-    np.testing.assert_array_equal(final.model.params,
-                                  checkpoint.load(tmp_path / "whole.npz").model.params)
+    np.testing.assert_array_equal(final.model.params, uninterrupted.model.params)
     assert len(final.history) == 4
 
 
