@@ -46,11 +46,13 @@ def run_grid(jobs, opts):
 
 def environment():
     """What a run sees: the variables that matter and the thread pools."""
+    import threading
+
+    import numba
+
     from fastmlp.threads import threads_in_force
     keys = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
             "NUMBA_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_THREADING_LAYER")
-    import numba
-    import threading
     return {"env": {k: os.environ.get(k) for k in keys}, "pools": threads_in_force(),
             "affinity": sorted(os.sched_getaffinity(0)), "switch": sys.getswitchinterval(),
             "threads": threading.active_count(), "layer": numba.config.THREADING_LAYER}
