@@ -1,10 +1,16 @@
-"""Why do runs train slower inside a Dask worker? The same runs (the mini grid of
+"""Why do runs train slower inside a Dask worker? The same runs (a grid of
 bench/dask_scaling.py, one warm-up run first) timed in a plain child process and inside the
-worker of a 1-worker embedded cluster, under different environments, in turns; each row gives
-the runs' own fit seconds summed and the page faults and context switches of the process that
-ran them (getrusage deltas).
+worker of a 1-worker embedded cluster (fastmlp.cluster.connect), under different environments,
+in turns; each row gives the runs' own fit seconds summed and the page faults and context
+switches of the process that ran them (getrusage deltas over the grid), then what a run sees
+(environment variables, thread pools, affinity, switch interval).
 
-    flock /tmp/fastmlp-cpu.lock python bench/worker_env.py --seeds 2 --repeats 2
+    flock /tmp/fastmlp-cpu.lock python bench/worker_env.py --grid mini --seeds 2 --repeats 2
+
+Modes: process (this machine's environment); +malloc (Dask's MALLOC_TRIM_THRESHOLD_=65536);
++worker-env (that and the worker's *_NUM_THREADS=1); a worker with Dask's default nanny
+environment, the same without MALLOC_TRIM_THRESHOLD_ (what the embedded cluster does), and
+that with Dask's statistical profiler on (the embedded cluster turns it off).
 """
 import argparse
 import json
@@ -14,6 +20,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import dask
 
@@ -55,7 +62,8 @@ def environment():
             "NUMBA_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_THREADING_LAYER")
     return {"env": {k: os.environ.get(k) for k in keys}, "pools": threads_in_force(),
             "affinity": sorted(os.sched_getaffinity(0)), "switch": sys.getswitchinterval(),
-            "threads": threading.active_count(), "layer": numba.config.THREADING_LAYER}
+            "threads": threading.active_count(), "layer": numba.config.THREADING_LAYER,
+            "profiler": dask.config.get("distributed.worker.profile.enabled")}
 
 
 def jobs_of(grid, seeds):
@@ -77,10 +85,14 @@ def in_child(grid, seeds, extra):
     return json.loads(done.stdout.splitlines()[-1])
 
 
-def in_worker(grid, seeds, environ, config=None):
-    from fastmlp.cluster import connect
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ, **(config or {})}):
-        with connect(1, 1) as client:
+def in_worker(grid, seeds, environ, profile=False):
+    from fastmlp import cluster
+    # connect() sets cluster.QUIET over the caller's config: the profiler is switched there.
+    quiet = {**cluster.QUIET, "distributed.worker.profile.enabled": profile}
+    malloc = mock.patch.dict(cluster.MALLOC_ENVIRONMENT, clear=True)  # environ decides
+    with mock.patch.dict(cluster.QUIET, quiet), malloc, \
+            dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+        with cluster.connect(1, 1) as client:
             out = client.submit(run_grid, jobs_of(grid, seeds), RunOptions(threads=1),
                                 pure=False).result()
             where = client.submit(environment, pure=False).result()
@@ -93,7 +105,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--modes", nargs="+", default=None)
+    parser.add_argument("--modes", nargs="+", default=None, help="a subset of the modes, by name")
     args = parser.parse_args()
     if args.child:
         return child(args.grid, args.seeds)
@@ -104,12 +116,13 @@ def main():
         "process+worker-env": lambda: in_child(g, n, {**MALLOC, **THREADS_1}),
         "worker (dask default env)": lambda: in_worker(g, n, {**MALLOC, **THREADS_1}),
         "worker without malloc": lambda: in_worker(g, n, THREADS_1),
+        "worker without malloc, profiler on": lambda: in_worker(g, n, THREADS_1, profile=True),
     }
     chosen = args.modes or list(modes)
     for _ in range(args.repeats):
         for name in chosen:
             r = modes[name]()
-            print(f"{name:28s} fit {r['fit']:6.2f} s  cpu {r['cpu']:6.2f} s  minflt "
+            print(f"{name:36s} fit {r['fit']:6.2f} s  cpu {r['cpu']:6.2f} s  minflt "
                   f"{r['minflt']:8d}  vcsw {r['nvcsw']:7d}  ivcsw {r['nivcsw']:6d}  "
                   f"{json.dumps(r['where'])}", flush=True)
 

@@ -33,8 +33,8 @@ CONNECT_TIMEOUT = "20s"
 # The workers' statistical profiler is off too: it samples the running task's stack every 10 ms
 # from the worker's event loop, taking the GIL from the run; the 8 batch-128 runs of
 # bench/dask_scaling.py's mini grid trained in 19.8-20.0 s with it and 17.9-18.0 s without, on
-# a 1-worker cluster (14.1-14.2 s in one process: the rest of the gap is not explained yet;
-# bench/worker_profiler.py).
+# a 1-worker cluster (14.1-14.2 s in one process; the rest of that gap was a per-step
+# temporary, mmap'd fresh under the nanny's MALLOC_TRIM_THRESHOLD_: MALLOC_ENVIRONMENT below).
 QUIET = {"distributed.admin.tick.interval": "1s",
          "distributed.admin.system-monitor.interval": "5s",
          "distributed.worker.memory.monitor-interval": "1s",
