@@ -33,13 +33,24 @@ CONNECT_TIMEOUT = "20s"
 # The workers' statistical profiler is off too: it samples the running task's stack every 10 ms
 # from the worker's event loop, taking the GIL from the run; the 8 batch-128 runs of
 # bench/dask_scaling.py's mini grid trained in 19.8-20.0 s with it and 17.9-18.0 s without, on
-# a 1-worker cluster (14.1-14.2 s in one process: the rest of the gap is not explained yet;
-# bench/worker_profiler.py).
+# a 1-worker cluster (14.1-14.2 s in one process; the rest of that gap was a per-step
+# temporary, mmap'd fresh under the nanny's MALLOC_TRIM_THRESHOLD_: MALLOC_ENVIRONMENT below).
 QUIET = {"distributed.admin.tick.interval": "1s",
          "distributed.admin.system-monitor.interval": "5s",
          "distributed.worker.memory.monitor-interval": "1s",
          "distributed.scheduler.work-stealing": False,
          "distributed.worker.profile.enabled": False}
+
+
+# Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers (to hand freed memory back to
+# the OS sooner). Setting it also switches off glibc's dynamic mmap threshold, so every
+# allocation above 128 kB becomes a fresh mmap (page faults, zeroing) and its free a munmap. A
+# 365 kB temporary per step (since removed, prune.py) made minibatch runs 15-25% slower in
+# workers than in a plain process that way. Without it, workers allocate as a plain process
+# does; a run's big arrays (the dataset split) are mmap'd and returned on free either way.
+# None unsets a variable in the nanny's config. bench/worker_env.py, 4 runs of the full grid:
+# 8.4-9.0 s with it unset, 9.0-9.2 s set, 29,612 against ~64,000 page faults.
+MALLOC_ENVIRONMENT = {"MALLOC_TRIM_THRESHOLD_": None}
 
 
 def thread_environment(threads):
@@ -74,7 +85,7 @@ def connect(workers, threads, scheduler=None, scheduler_file=None, dashboard=Fal
             raise FastMLPError("--dashboard needs bokeh: pip install 'fastmlp[dashboard]'"
                                ) from None
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
-               **thread_environment(threads)}
+               **MALLOC_ENVIRONMENT, **thread_environment(threads)}
     saved = os.environ.copy()  # the nannies (in this process) write environ into ours
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ, **QUIET}):

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from fastmlp.cli import main
-from fastmlp.cluster import EPOCH_TOPIC, thread_environment
+from fastmlp.cluster import EPOCH_TOPIC, connect, thread_environment
 from fastmlp.grid import load_grid
 from fastmlp.runs import plan_jobs, run_job
 from fastmlp.settings import RunOptions
@@ -325,3 +325,19 @@ def test_a_halving_sweep_on_the_cluster_equals_it_in_process(cluster, tmp_path, 
         assert numbers(record["result"]["history"]) == numbers(here[key]["result"]["history"])
     assert sum(r.get("rung", {}).get("resumed_from") == 1 for r in there.values()) == 1
     assert (tmp_path / "cluster" / "checkpoints").is_dir()  # written by the client
+
+
+def _worker_environment():
+    keys = ("MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    return {key: os.environ.get(key) for key in keys}
+
+
+def test_the_embedded_clusters_workers_get_the_thread_variables_and_no_malloc_threshold():
+    """Dask's nanny would set MALLOC_TRIM_THRESHOLD_ (which fixes glibc's mmap threshold:
+    cluster.py); the embedded cluster's workers run without it, with --threads' variables."""
+    before = dict(os.environ)
+    with connect(1, 2) as client:
+        (seen,) = client.run(_worker_environment).values()
+    assert seen == {"MALLOC_TRIM_THRESHOLD_": None, "NUMBA_NUM_THREADS": "2",
+                    "OPENBLAS_NUM_THREADS": "2"}
+    assert dict(os.environ) == before  # the nannies wrote into this process's environment

@@ -56,12 +56,16 @@ def test_training_learns_the_synthetic_problem():
     assert result.final.val_acc > 0.8 and result.final.test_acc > 0.8
 
 
-@pytest.mark.parametrize("batch_size", [None, 128])
-def test_the_hot_loop_allocates_no_array_memory(batch_size):
+@pytest.mark.parametrize("batch_size, dark", [(None, 0), (128, 0), (None, 64), (128, 64)])
+def test_the_hot_loop_allocates_no_array_memory(batch_size, dark):
     """Steps after the first allocate nothing that scales with the batch: the smallest buffer
-    a step could allocate here is 128 rows x 64 units x 4 bytes = 32 KiB."""
+    a step could allocate here is 128 rows x 64 units x 4 bytes = 32 KiB. With `dark` input
+    columns zero in every training image, the first layer's matmuls run on the kept columns
+    (prune.py), whose weight copy once allocated a temporary every step."""
     data = make_dataset(n_train=1024, n_features=784, dtype=np.float32)
+    data.train.x[:, :dark] = 0
     trainer = make_trainer(TrainConfig(layers=(64, 32), batch_size=batch_size), data)
+    assert ("pruned" in trainer.path) == bool(dark), trainer.path
     trainer.epoch()  # first calls: numba dispatch caches, workspace views
     tracemalloc.start()
     try:
