@@ -1,8 +1,8 @@
 """Training throughput per configuration: hidden layers x batch size x dtype x BLAS threads,
 as whole epochs and as single minibatch steps, each beside the GEMM peak measured in the same
 run. Each records the path it ran (Trainer.path): MNIST's always-zero pixels make the BLAS
-configurations run pruned columns, and [10] at full batch the fused pass, which is quoted
-against the streaming read bandwidth instead of matmuls.
+configurations at full batch run pruned columns (minibatches run plain), and [10] at full
+batch the fused pass, which is quoted against the streaming read bandwidth instead of matmuls.
 
 The ordinary test run executes every case once, untimed (--benchmark-disable in pyproject), to
 prove it runs. For numbers: python -m pytest bench --benchmark-enable

@@ -4,23 +4,37 @@ and for the memory plan that counts its copies.
 - fused: the fused sweep for one narrow hidden layer at full batch on sparse inputs (fused.py);
 - sparse: at full batch, a 128-wide first layer's forward over a CSR copy of the inputs, its
   weight gradient on the kept columns (sparse.py);
-- pruned: the first layer's training matmuls skip the always-zero input columns (prune.py);
+- pruned: the first layer's training matmuls skip the always-zero input columns (prune.py), at
+  full batch and for minibatches of at least PRUNE_MIN_ROWS rows;
 - plain: every column, every way (also what plain=True asks for: the tests compare the paths).
 """
 import math
 
 from . import fused, prune, sparse
 
+# Smaller minibatches gather every column and take the plain path. Pruning saves 8% of the first
+# layer's multiply-adds on MNIST (720 of 784 columns), but every step it copies the kept weights
+# out and scatters their gradient back (75-290 us), and the column gather took 2.3x the row
+# gather (69 vs 30 us at batch 128). Measured, [128, 64, 32], float32, ms per epoch pruned vs
+# plain, best of 3, in turns in one locked run (/tmp/mb/exp4.py, 2-core EPYC): 2 threads: batch
+# 128 327-352 vs 273-275; 1024 305-307 vs 284-285; 2048 324-327 vs 291-296; 4096 383-388 vs
+# 372-376; 8192 275-296 vs 275-293 (a tie); 1 thread: 128 403-407 vs 357-365, 8192 411 vs
+# 415-426. At full batch the pruned matmuls win (PERF-NOTES.md).
+PRUNE_MIN_ROWS = 8192
 
-def choose(sizes, x, *, in_place, shift=0, affine=False, dropout=0.0, plain=False):
+
+def choose(sizes, x, *, in_place, rows=None, shift=0, affine=False, dropout=0.0, plain=False):
     """(name, kept columns or None) of the path for an MLP of `sizes` trained on x (N, n_in):
-    in_place, full batch read in place (no minibatch gather, no augmentation); shift, the
-    shift augmentation's reach; affine, whether affine augmentation is on."""
+    in_place, full batch read in place (no minibatch gather, no augmentation); rows, the
+    minibatch's rows (None: the whole split); shift, the shift augmentation's reach; affine,
+    whether affine augmentation is on."""
     if plain:
         return "plain", None
     if in_place and dropout == 0 and fused.applies(sizes, x):
         return "fused", None
     if affine:  # affine maps can light any pixel: prune none
+        return "plain", None
+    if not in_place and (rows or len(x)) < PRUNE_MIN_ROWS:
         return "plain", None
     side = math.isqrt(x.shape[1])
     if shift and side ** 2 != x.shape[1]:

@@ -83,7 +83,8 @@ class Trainer:
             np.copyto(self.averaged.params, model.params)
         self.in_place = self.batch_size == n and not augment_shift and not self.affine
         # The fastest exact path that serves (paths.py); `path` says which runs.
-        name, kept = paths.choose(model.sizes, x, in_place=self.in_place, shift=augment_shift,
+        name, kept = paths.choose(model.sizes, x, in_place=self.in_place,
+                                  rows=self.batch_size, shift=augment_shift,
                                   affine=bool(self.affine), dropout=dropout, plain=plain)
         self.fused = self.first = None
         self.path = name

@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from fastmlp import backward, bench, estimate, forward, plan, prune, trainer
+from fastmlp import backward, bench, estimate, forward, paths, plan, prune, trainer
 from fastmlp.classifier import MLPClassifier
 from fastmlp.cli.options import memory_size
 from fastmlp.errors import FastMLPError, OutOfMemory
@@ -135,6 +135,7 @@ def test_the_estimate_times_the_matmuls_the_engine_calls(monkeypatch, batch_size
         return np.matmul(a, b, out=out)
     for module in (forward, backward, prune):
         monkeypatch.setattr(module, "matmul", recording)
+    monkeypatch.setattr(paths, "PRUNE_MIN_ROWS", 1)  # the minibatch prunes too
     made = trainer.make_trainer(config, data)
     made.epoch()
     p = plan.plan_for(config, data)

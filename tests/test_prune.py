@@ -3,7 +3,7 @@ gather_rows, and whole training runs through pruned matmuls against the plain pa
 import numpy as np
 import pytest
 
-from fastmlp import kernels, prune
+from fastmlp import kernels, paths, prune
 from fastmlp.settings import TrainConfig
 from fastmlp.trainer import make_trainer
 
@@ -14,6 +14,13 @@ from .helpers import make_dataset
 pytestmark = pytest.mark.usefixtures("kernels_ready")
 
 SIDE = 8
+
+
+@pytest.fixture(autouse=True)
+def minibatches_prune(monkeypatch):
+    """Minibatches of any size take the pruned path here (paths.PRUNE_MIN_ROWS), so that the
+    column gather and the pruned minibatch steps are checked on small data."""
+    monkeypatch.setattr(paths, "PRUNE_MIN_ROWS", 1)
 
 
 def images_dark_at_left(dtype, dark=3):
