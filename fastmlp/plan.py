@@ -121,8 +121,8 @@ def _paths(config, dataset):
     """The faster paths of this run, as paths.choose decides them for the trainer (plan_run's
     `paths`): the fused pass (its sparse copies of the training and validation inputs, and the
     rows its time is probed on), or the kept columns (and, at full batch, their copy and its
-    transpose; for the sparse forward, the sparse copies too), or neither."""
-    from . import augment, fused, paths
+    transpose; for the sparse path, its sparse copies in their place), or neither."""
+    from . import augment, fused, paths, sparse_grad
     x = dataset.train.x
     affine = augment.affine_on(config.augment_rotate, config.augment_scale, config.augment_shear)
     in_place = (config.batch_size is None or config.batch_size >= len(x)) and \
@@ -138,8 +138,8 @@ def _paths(config, dataset):
     if kept is None:
         return {}
     copies = {"pruned input copies": 2 * len(x) * kept.size * x.itemsize}
-    if name == "sparse":
-        copies["sparse inputs"] = sparse_copies
+    if name == "sparse":  # the CSR copies, their row strips and the partial weight gradients
+        copies = {"sparse inputs": sparse_copies + sparse_grad.copy_bytes(x)}
     return {"kept": kept.size, **({"copies": copies} if in_place else {})}
 
 
