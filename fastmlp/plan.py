@@ -16,7 +16,9 @@ from .settings import augmented
 from .update import OPTIMIZERS
 from .workspace import EVAL_ROWS, buffer_bytes, buffer_shapes
 
-SWEEP_ROWS = 4096  # the fused pass's time is probed on as many training rows (4 of its blocks)
+# The fused pass's time (4 of its blocks), and the sparse path's kernels', are probed on as many
+# training rows.
+SWEEP_ROWS = 4096
 _UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
 # Units of a memory limit: SI multiples (MB = 10^6) and binary ones (MiB = 2^20; a bare K, M,
 # G or T is binary too, as in ulimit and free).
@@ -39,6 +41,7 @@ class Plan:
     n_val: int = 0  # of those evaluated, the validation rows (the fused pass sweeps them)
     kept: int = 0  # pruned columns (prune.py): the first layer's training matmuls read only these
     sweep_sample: tuple = None  # the fused pass runs: (x, y) of training rows to time it on
+    sparse_sample: object = None  # the sparse path runs: training rows x to time its kernels on
 
     @property
     def layers(self):
@@ -107,7 +110,7 @@ def plan_run(config, n_features, n_classes, n_train, n_val, n_test, paths=None):
     return Plan(sizes, dtype.name, batch, n_train, n_val + (n_test if test_every_epoch else 0),
                 config.epochs, memory, transposed=in_place and "sweep_sample" not in paths,
                 n_once=n_val + n_test, n_val=n_val, kept=paths.get("kept", 0),
-                sweep_sample=paths.get("sweep_sample"))
+                sweep_sample=paths.get("sweep_sample"), sparse_sample=paths.get("sparse_sample"))
 
 
 def plan_for(config, dataset):
@@ -139,7 +142,8 @@ def _paths(config, dataset):
         return {}
     copies = {"pruned input copies": 2 * len(x) * kept.size * x.itemsize}
     if name == "sparse":  # the CSR copies, their row strips and the partial weight gradients
-        copies = {"sparse inputs": sparse_copies + sparse_grad.copy_bytes(x)}
+        return {"kept": kept.size, "sparse_sample": x[:SWEEP_ROWS],
+                "copies": {"sparse inputs": sparse_copies + sparse_grad.copy_bytes(x)}}
     return {"kept": kept.size, **({"copies": copies} if in_place else {})}
 
 
