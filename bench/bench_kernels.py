@@ -4,7 +4,7 @@ same run: the kernels are memory-bound, so that copy is their roofline."""
 import numpy as np
 import pytest
 
-from fastmlp import jit, kernels, prune, sparse
+from fastmlp import jit, kernels, prune, sparse, sparse_grad
 from fastmlp.kernels import n_chunks
 from fastmlp.threads import kernel_threads, thread_limits
 
@@ -12,15 +12,17 @@ ROWS, WIDTH, CLASSES, THREADS = 48_000, 128, 10, 2
 
 
 NAMES = ["bias_relu", "bias_add", "relu_backward", "softmax_xent_backward", "count_correct",
-         "gather_rows_128", "gather_columns_128", "sgd_update", "transpose", "csr_matmul"]
+         "gather_rows_128", "gather_columns_128", "sgd_update", "transpose", "csr_matmul",
+         "csr_weight_grad"]
 
 
 @pytest.fixture(scope="module")
 def cases():
     rng = np.random.default_rng(0)
     f32 = np.float32
-    for group in ("core", sparse.GROUP):  # called directly here, not through the Workspace
-        jit.ready(f32, group)  # and SparseRows that do it in a run
+    # Called directly here, not through the Workspace and SparseFirst that make them ready.
+    for group in ("core", sparse.GROUP, sparse_grad.GROUP):
+        jit.ready(f32, group)
     z = rng.normal(size=(ROWS, WIDTH)).astype(f32)
     a = np.maximum(z, 0)
     b = rng.normal(size=WIDTH).astype(f32)
@@ -37,7 +39,14 @@ def cases():
     kept = np.sort(rng.permutation(784)[:720]).astype(np.int64)
     xk = np.empty((128, 720), f32)
     # The sparse forward (sparse.py) on inputs 19% lit, as MNIST's: bytes are its CSR and z.
-    indptr, cols, vals = sparse.to_csr(np.where(rng.random((ROWS, 784)) < 0.19, x, 0))
+    lit = np.where(rng.random((ROWS, 784)) < 0.19, x, 0)
+    indptr, cols, vals = sparse.to_csr(lit)
+    # Its weight gradient (sparse_grad.py) and the reduction of the partials: bytes are the CSR,
+    # dZ1 and the partials written and read.
+    splits = sparse_grad.strip_splits(lit, indptr)
+    part = sparse.aligned_zeros(sparse_grad.BLOCKS * 784 * WIDTH, f32).reshape(
+        sparse_grad.BLOCKS, -1)
+    dw1 = np.empty((784, WIDTH), f32)
     w1, z1 = rng.normal(size=784 * WIDTH).astype(f32), np.empty(ROWS * WIDTH, f32)
     # name -> (call, rows processed, bytes read + written)
     return {
@@ -61,6 +70,10 @@ def cases():
         "transpose": (lambda: kernels.transpose(x_t, x), ROWS, 2 * x.nbytes),
         "csr_matmul": (lambda: sparse.csr_matmul(z1, indptr, cols, vals, w1), ROWS,
                        indptr.nbytes + cols.nbytes + vals.nbytes + z1.nbytes),
+        "csr_weight_grad": (
+            lambda: (sparse_grad.csr_weight_grad(part, splits, cols, vals, z1),
+                     sparse_grad.reduce_weight_grad(dw1, part)),
+            ROWS, splits.nbytes + cols.nbytes + vals.nbytes + z1.nbytes + 2 * part.nbytes),
     }
 
 

@@ -20,7 +20,9 @@ from .workspace import EVAL_ROWS
 #   full, float32, 2 threads, where this model is within 15% of the measured non-matmul time for
 #   the wide layers and within 40% for [10] (whose epoch is mostly overhead).
 # Pruned columns (prune.py) shrink the first layer's training matmuls to the kept columns; the
-# fused pass (fused.py) runs none: its sweep is timed on SWEEP_ROWS of the training rows.
+# fused pass (fused.py) runs none: its sweep is timed on SWEEP_ROWS of the training rows; the
+# sparse path (sparse.py) runs the first layer's forward and weight gradient over CSR: those two
+# kernels are timed on SWEEP_ROWS training rows in place of the two matmuls, scaled by rows.
 PEAK_N = 1024  # the GEMM peak shown beside the estimate: the best of a few 1024^3 sgemms
 PEAK_REPEATS = 3
 PROBE_DIM = 4096
@@ -45,10 +47,13 @@ def products(plan, rows, backward=True):
     layers = [(n_in, n_out) for n_in, n_out, _ in plan.layers]
     if backward and plan.kept:
         layers[0] = (plan.kept, layers[0][1])
-    out = [(rows, n_in, n_out, "nn") for n_in, n_out in layers]  # a_prev @ w
+    # The sparse path's first layer runs no matmul (sparse_seconds times its kernels).
+    blas = 0 if plan.sparse_sample is None else 1
+    out = [(rows, n_in, n_out, "nn") for n_in, n_out in layers[blas:]]  # a_prev @ w
     if backward:  # from the last layer: a_prev.T @ delta, then delta @ w.T for the layer below
         for k, (n_in, n_out) in reversed(list(enumerate(layers))):
-            out.append((n_in, rows, n_out, "nn" if k == 0 and plan.transposed else "tn"))
+            if k >= blas:
+                out.append((n_in, rows, n_out, "nn" if k == 0 and plan.transposed else "tn"))
             if k > 0:
                 out.append((rows, n_out, n_in, "nt"))
     return out
@@ -158,6 +163,25 @@ def sweep_seconds(plan):
     return step / len(y), evaluate / len(y), 1e9 * step / np.count_nonzero(x)
 
 
+def sparse_seconds(plan):
+    """(seconds per row of the first layer's CSR forward, of its CSR weight gradient) on the
+    sparse path, timed now on plan.sparse_sample (best of PROBE_REPEATS each), with dZ1 half
+    zeros as the ReLU leaves it."""
+    from .model import MLP
+    from .sparse import SparseFirst
+    from .timing import best_seconds
+    x = plan.sparse_sample
+    model = MLP(plan.sizes, x.dtype)
+    model.initialize("he", np.random.default_rng(0))
+    first = SparseFirst(model, np.arange(x.shape[1]), x)
+    z = np.empty((len(x), plan.sizes[1]), x.dtype)  # (rows, H1)
+    rng = np.random.default_rng(0)
+    dz = np.where(rng.random(z.shape) < 0.5, 0, rng.random(z.shape)).astype(x.dtype)
+    forward, grad = best_seconds([lambda: first.matmul(model, x, z),
+                                  lambda: first.weight_grad(model, None, dz)], PROBE_REPEATS)
+    return forward / len(x), grad / len(x)
+
+
 def estimate_time(plan):
     """Estimate `plan`'s run from its matmuls and traffic (or its fused sweep), timed now at
     the thread limits in force."""
@@ -166,6 +190,10 @@ def estimate_time(plan):
     per_sample = sum(_pass_seconds(plan, eval_rows, training=False)[:2]) / eval_rows
     if plan.sweep_sample is None:
         matmuls, other, bandwidth = _pass_seconds(plan, plan.batch_size, training=True)
+        if plan.sparse_sample is not None:  # the first layer's kernels stand for its matmuls
+            forward, grad = sparse_seconds(plan)
+            matmuls += plan.batch_size * (forward + grad)
+            per_sample += forward
         return Estimate(steps * matmuls, steps * other, plan.n_eval * per_sample,
                         plan.n_once * per_sample, plan.epochs,
                         plan.flops_per_sample * plan.batch_size / matmuls / 1e9, bandwidth)

@@ -16,7 +16,9 @@ from .settings import augmented
 from .update import OPTIMIZERS
 from .workspace import EVAL_ROWS, buffer_bytes, buffer_shapes
 
-SWEEP_ROWS = 4096  # the fused pass's time is probed on as many training rows (4 of its blocks)
+# The fused pass's time (4 of its blocks), and the sparse path's kernels', are probed on as many
+# training rows.
+SWEEP_ROWS = 4096
 _UNITS = (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
 # Units of a memory limit: SI multiples (MB = 10^6) and binary ones (MiB = 2^20; a bare K, M,
 # G or T is binary too, as in ulimit and free).
@@ -39,6 +41,7 @@ class Plan:
     n_val: int = 0  # of those evaluated, the validation rows (the fused pass sweeps them)
     kept: int = 0  # pruned columns (prune.py): the first layer's training matmuls read only these
     sweep_sample: tuple = None  # the fused pass runs: (x, y) of training rows to time it on
+    sparse_sample: object = None  # the sparse path runs: training rows x to time its kernels on
 
     @property
     def layers(self):
@@ -107,7 +110,7 @@ def plan_run(config, n_features, n_classes, n_train, n_val, n_test, paths=None):
     return Plan(sizes, dtype.name, batch, n_train, n_val + (n_test if test_every_epoch else 0),
                 config.epochs, memory, transposed=in_place and "sweep_sample" not in paths,
                 n_once=n_val + n_test, n_val=n_val, kept=paths.get("kept", 0),
-                sweep_sample=paths.get("sweep_sample"))
+                sweep_sample=paths.get("sweep_sample"), sparse_sample=paths.get("sparse_sample"))
 
 
 def plan_for(config, dataset):
@@ -121,8 +124,8 @@ def _paths(config, dataset):
     """The faster paths of this run, as paths.choose decides them for the trainer (plan_run's
     `paths`): the fused pass (its sparse copies of the training and validation inputs, and the
     rows its time is probed on), or the kept columns (and, at full batch, their copy and its
-    transpose; for the sparse forward, the sparse copies too), or neither."""
-    from . import augment, fused, paths
+    transpose; for the sparse path, its sparse copies in their place), or neither."""
+    from . import augment, fused, paths, sparse_grad
     x = dataset.train.x
     affine = augment.affine_on(config.augment_rotate, config.augment_scale, config.augment_shear)
     in_place = (config.batch_size is None or config.batch_size >= len(x)) and \
@@ -138,8 +141,9 @@ def _paths(config, dataset):
     if kept is None:
         return {}
     copies = {"pruned input copies": 2 * len(x) * kept.size * x.itemsize}
-    if name == "sparse":
-        copies["sparse inputs"] = sparse_copies
+    if name == "sparse":  # the CSR copies, their row strips and the partial weight gradients
+        return {"kept": kept.size, "sparse_sample": x[:SWEEP_ROWS],
+                "copies": {"sparse inputs": sparse_copies + sparse_grad.copy_bytes(x)}}
     return {"kept": kept.size, **({"copies": copies} if in_place else {})}
 
 

@@ -12,7 +12,7 @@ from unittest import mock
 
 import numpy as np
 
-from . import backward, forward, fused, prune
+from . import backward, forward, fused, prune, sparse
 from . import trainer as trainer_module
 
 PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
@@ -26,7 +26,12 @@ _TIMED = [
     (fused, "fused_step", "fused pass"),
     (fused, "reduce_step", "fused pass"),
     (forward, "matmul", "forward matmuls"),
-    (prune, "matmul", "forward matmuls"),  # both of prune.py's first-layer matmuls
+    # The first layer's own matmuls where a path takes them over (by class: every instance's
+    # calls), the sparse ones included (they were left under "other").
+    (prune.PrunedColumns, "matmul", "forward matmuls"),
+    (prune.PrunedColumns, "weight_grad", "backward matmuls"),
+    (sparse.SparseRows, "matmul", "forward matmuls"),
+    (sparse.SparseFirst, "weight_grad", "backward matmuls"),
     (forward, "bias_relu", "fused forward kernels"),
     (forward, "bias_add", "fused forward kernels"),
     (trainer_module, "count_correct", "loss/softmax"),

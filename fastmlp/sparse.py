@@ -1,13 +1,14 @@
 """A sparse forward for the first layer of a 128-wide MLP (e.g. `[128, 64, 32]`) at full batch:
 z = x @ W1 runs over a CSR copy of the fixed inputs, so its work scales with the lit pixels
-(19% of MNIST's 784), not with every column. The weight gradient stays prune.py's BLAS matmul
-on the kept columns.
+(19% of MNIST's 784), not with every column. Its weight gradient runs over the same copy
+(sparse_grad.py).
 
 Measured (2-core EPYC, float32, 48,000 MNIST rows, width 128, best of 5, one locked command):
 BLAS on the 720 kept columns 165 ms at 1 thread, 84 ms at 2; this kernel 107 ms and 55 ms.
-The weight gradient did not pay in this form: scattering into per-block partials did not
-vectorise (711 ms at 1 thread against BLAS's 128), and a column-major (CSC) pass per block of
-512 rows took 624 ms / 339 ms against 152 ms / 77 ms.
+The first weight-gradient attempts lost to BLAS: scattering into per-block partials laid out
+(n_in, 128) took 711 ms at 1 thread against BLAS's 128 (the loop vectorised; the layout
+thrashed the L1 sets, see sparse_grad.py), and a column-major (CSC) pass per block of 512 rows
+took 624 ms / 339 ms against 152 ms / 77 ms.
 
 How the loop is kept in registers: fused.py's 16 register lanes (a 16-tuple that LLVM's SLP
 vectoriser turns into two AVX2 FMAs per nonzero), one chunk of 16 output columns per pass over
@@ -22,15 +23,15 @@ numpy twin in tests/naive.py.
 import numpy as np
 from numba import prange
 
-from .csr import to_csr
+from . import sparse_grad
+from .csr import aligned_zeros, to_csr
 from .fused import LANES, _axpy2x16, _axpy16, _put16, _slp_kernel, _zeros16
 from .jit import ready
-from .prune import PrunedColumns
 
 # The jit.ready group of the kernel: compiled only for runs that take this path.
 GROUP = "sparse"
-# The first layer's width the kernel is compiled for (see the module docstring).
-WIDTH = 128
+# The first layer's width the kernels are compiled for (see the module docstring).
+WIDTH = sparse_grad.WIDTH
 # Inputs denser than this take the pruned or plain path (as for fused.py: MNIST is 19%
 # nonzero, Fashion-MNIST 50%).
 MAX_DENSITY = 0.35
@@ -76,17 +77,34 @@ class SparseRows:
                    self.vals, model.weights[0].reshape(-1))
 
 
-class SparseFirst(PrunedColumns):
-    """prune.py's pruned first layer whose forward matmul runs over a CSR copy of the fixed
-    training inputs x (full batch: forward.py always passes all of x)."""
+class SparseFirst:
+    """The first layer's training matmuls over a CSR copy of the fixed training inputs x (full
+    batch: forward.py always passes all of x, and backward.py's x_t goes unread): the forward
+    here, the weight gradient in sparse_grad.py. `kept` (prune.py's kept columns) only names
+    the columns the copy can hold: the others are zero in every row."""
 
     def __init__(self, model, kept, x):
-        super().__init__(model, kept)
+        ready(x.dtype, sparse_grad.GROUP)
+        self.kept = kept
         self.rows = SparseRows(x)
         self.all_rows = np.arange(len(x))
+        self.splits = sparse_grad.strip_splits(x, self.rows.indptr)  # (N, STRIPS + 1)
+        # (BLOCKS, n_in * WIDTH): each block's partial weight gradient, rows 64-byte aligned
+        self.part = aligned_zeros(sparse_grad.BLOCKS * x.shape[1] * WIDTH,
+                                  x.dtype).reshape(sparse_grad.BLOCKS, -1)
+
+    @property
+    def n_kept(self):
+        return len(self.kept)
 
     def matmul(self, model, x, z):
         self.rows.matmul(model, self.all_rows, z)
+
+    def weight_grad(self, model, x_t, dz):
+        """model.dweights[0] = X^T dz, dz (N, WIDTH); x_t is not read."""
+        sparse_grad.csr_weight_grad(self.part, self.splits, self.rows.cols, self.rows.vals,
+                                    dz.reshape(-1))
+        sparse_grad.reduce_weight_grad(model.dweights[0], self.part)
 
     def __repr__(self):
         return f"SparseFirst({self.n_kept} kept, {len(self.rows.vals)} nonzeros)"

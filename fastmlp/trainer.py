@@ -100,9 +100,10 @@ class Trainer:
         self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
                             columns=None if kept is None else kept.size)
         # Full batch reads the same inputs every step, so a contiguous transposed copy (one more
-        # copy of the training set) pays for itself in the first layer's weight gradient.
+        # copy of the training set) pays for itself in the first layer's weight gradient. The
+        # sparse path reads its CSR copy for both of the first layer's matmuls: no copy.
         self.x_in, self.x_t = x, None
-        if self.in_place and self.fused is None:
+        if self.in_place and self.fused is None and name != "sparse":
             if kept is not None:
                 self.x_in = np.take(x, kept, axis=1)  # (N, K) the kept columns
             self.x_t = np.empty(self.x_in.shape[::-1], x.dtype)  # (n_in or K, N)

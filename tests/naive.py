@@ -191,3 +191,8 @@ def fused_eval(x, y, w1, b1, w2, b2):
 def csr_matmul(x, w):
     """sparse.csr_matmul: x @ w, x dense."""
     return x @ w
+
+
+def csr_weight_grad(x, dz):
+    """sparse_grad.csr_weight_grad then reduce_weight_grad: x^T @ dz, x dense."""
+    return x.T @ dz

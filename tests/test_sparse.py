@@ -1,5 +1,6 @@
-"""The sparse forward (fastmlp/sparse.py): its kernel against its numpy twin at any thread
-count, and whole full-batch training runs through it against the plain path."""
+"""The sparse first layer (fastmlp/sparse.py, sparse_grad.py): its forward and weight-gradient
+kernels against their numpy twins at any thread count, and whole full-batch training runs
+through them against the plain path."""
 import numpy as np
 import pytest
 
@@ -43,6 +44,40 @@ def test_csr_matmul_is_the_same_at_any_thread_count():
     for threads in (1, 2):
         with thread_limits(threads):
             results.append(forward_chunk(x, 0, len(x))[0])
+    np.testing.assert_array_equal(*results)
+
+
+def weight_grad(x, dz):
+    """x^T @ dz through SparseFirst (sparse_grad.py's kernels)."""
+    model = MLP([x.shape[1], sparse.WIDTH, 3], x.dtype)
+    model.dweights[0][...] = np.nan  # every entry must be written
+    sparse.SparseFirst(model, np.arange(x.shape[1]), x).weight_grad(model, None, dz)
+    return model.dweights[0]
+
+
+def random_deltas(rng, rows, dtype):
+    """dZ1 as the ReLU leaves it: about half of its entries exactly zero."""
+    dz = rng.normal(size=(rows, sparse.WIDTH))
+    return np.where(rng.random(dz.shape) < 0.5, 0, dz).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 3, 300])  # fewer rows than blocks; several sub-blocks
+def test_csr_weight_grad_matches_its_numpy_twin(rows, dtype):
+    rng = np.random.default_rng(rows)
+    x = sparse_inputs(rng, rows, 40, 0.2, dtype)
+    dz = random_deltas(rng, rows, dtype)
+    np.testing.assert_allclose(weight_grad(x, dz), naive.csr_weight_grad(x, dz), **TOL[dtype])
+
+
+def test_csr_weight_grad_is_the_same_at_any_thread_count():
+    rng = np.random.default_rng(2)
+    x = sparse_inputs(rng, 3000, 30, 0.2, np.float32)
+    dz = random_deltas(rng, 3000, np.float32)
+    results = []
+    for threads in (1, 2):
+        with thread_limits(threads):
+            results.append(weight_grad(x, dz).copy())
     np.testing.assert_array_equal(*results)
 
 
