@@ -1,4 +1,4 @@
 """`python -m fastmlp` is the `fastmlp` command."""
-from .cli import main
+from .cli import console
 
-raise SystemExit(main())
+console()

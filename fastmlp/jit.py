@@ -11,11 +11,34 @@ import os
 INJECTED_ENV = {} if "OMP_WAIT_POLICY" in os.environ else {"OMP_WAIT_POLICY": "PASSIVE"}
 os.environ.update(INJECTED_ENV)
 
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
+
+
+def _import_arraymath_without_scipy():
+    """numba's first compile or cache load imports numba.np.arraymath, which imports
+    scipy.linalg (when SciPy is installed, as scikit-learn brings it) only to learn whether
+    np.dot on 1-D arrays may call BLAS: 0.3-0.5 s of every run's start-up (cProfile of
+    make_trainer, 2-core EPYC). No fastmlp kernel calls np.dot (matmuls go to numpy's BLAS
+    outside the kernels), so arraymath is imported here with SciPy hidden: a 1-D np.dot in a
+    kernel then runs numba's own loop. Once SciPy is imported (by the user, scikit-learn) its
+    cost is paid, and nothing is hidden."""
+    if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
+        return
+    hidden = "scipy" if "scipy" not in sys.modules else "scipy.linalg"
+    sys.modules[hidden] = None  # `import scipy...` raises ImportError
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        if hidden in sys.modules and sys.modules[hidden] is None:
+            del sys.modules[hidden]
+
+
+_import_arraymath_without_scipy()
 
 
 def _writable(directory):

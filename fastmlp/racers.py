@@ -20,7 +20,6 @@ its own.
 """
 import argparse
 import json
-import sys
 import time
 
 
@@ -201,4 +200,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .cli import exit_now
+
+    exit_now(main())

@@ -7,7 +7,9 @@ A command's module is imported only when that command is named, so `fastmlp --he
 commands from the table alone, and a command's --help or a mistyped flag never waits for numba.
 Every problem a user can fix ends in one line on stderr and exit status 2, never a traceback.
 """
+import argparse
 import importlib
+import os
 import sys
 
 from ..errors import FastMLPError, TrainingInterrupted
@@ -39,14 +41,26 @@ def add_command(subparsers, name, **kwargs):
     return subparsers.add_parser(name, help=COMMANDS[name][1], **kwargs)
 
 
+class _Version(argparse.Action):
+    """--version, reading the version only when asked (importlib.metadata costs 60-77 ms of
+    start-up that every other command would pay)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .. import __version__
+
+        print(f"fastmlp {__version__}")
+        parser.exit()
+
+
 def build_parser(command=None):
     """The `fastmlp` parser. Only `command` (a name of COMMANDS, or None) gets its arguments,
     which imports its module; the others are listed by name and summary."""
-    from .. import __version__
-
     parser = Parser(prog="fastmlp", description="Train multilayer perceptrons on MNIST-style "
                     "images, fast, on the CPU.")
-    parser.add_argument("--version", action="version", version=f"fastmlp {__version__}")
+    parser.add_argument("--version", action=_Version)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                        parser_class=Parser)
     for name in COMMANDS:
@@ -62,6 +76,25 @@ def _command_named(argv):
     # option is the command, if it is one.
     word = next((w for w in argv if not w.startswith("-")), None)
     return word if word in COMMANDS else None
+
+
+def exit_now(code):
+    """End the process with status `code` once its work is done, skipping the interpreter's
+    teardown: unloading numba, llvmlite and the thread pools took 0.44-0.55 s after every run
+    that trained (median 0.52 s against 0.02 s with this; 2-core EPYC, one locked run of four
+    pairs of processes). By then every file is written and closed (atomically) and every
+    cluster closed by its `with`; only the standard streams need flushing."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader gone away, or a stream already closed
+            pass
+    os._exit(code)
+
+
+def console():
+    """The `fastmlp` console script (and `python -m fastmlp`): main(), then exit_now."""
+    exit_now(main())
 
 
 def main(argv=None):
