@@ -96,7 +96,7 @@ def test_bench_command_writes_table_json_and_csv(tmp_path):
             assert r["path"] == "fused pass" and r["matmul_samples_per_s"] is None
             assert 0 < r["stream_gbps"] and 0 < r["stream_peak_gbps"]
         else:  # minibatches of fewer than paths.PRUNE_MIN_ROWS rows prune nothing
-            assert r["path"] == "plain"
+            assert r["path"].startswith("plain")
             assert r["matmul_samples_per_s"] > 0 and 0 < r["matmul_roofline_pct"]
         assert isinstance(r["peers"]["numpy"], float)  # the NumPy peer always runs
         assert isinstance(r["peers"]["torch"], (float, str))  # a number, or why not

@@ -3,7 +3,7 @@ gather_rows, and whole training runs through pruned matmuls against the plain pa
 import numpy as np
 import pytest
 
-from fastmlp import kernels, paths, prune
+from fastmlp import kernels, paths, plan, prune
 from fastmlp.settings import TrainConfig
 from fastmlp.trainer import make_trainer
 
@@ -68,6 +68,20 @@ def test_gather_columns_is_gather_rows_at_the_kept_columns(shift, dtype):
     np.testing.assert_array_equal(yk, yb)
     twin = naive.gather_rows(x, y, index, SIDE, shift, 99)[0]
     np.testing.assert_array_equal(xk, twin[:, columns])
+
+
+@pytest.mark.parametrize("threshold, prunes", [(65, False), (64, True)])
+def test_minibatches_prune_from_prune_min_rows(monkeypatch, threshold, prunes):
+    """A 64-row minibatch prunes at a threshold of 64 rows, not 65; full batch prunes either
+    way; the memory plan counts kept columns exactly when the trainer prunes."""
+    data = images_dark_at_left(np.float32)
+    monkeypatch.setattr(paths, "PRUNE_MIN_ROWS", threshold)
+    for batch_size in (64, None):
+        config = TrainConfig(layers=(12, 8), batch_size=batch_size, dtype="float32")
+        made = make_trainer(config, data)
+        pruned = batch_size is None or prunes
+        assert made.path.startswith("pruned columns") == pruned
+        assert plan.plan_for(config, data).kept == (made.first.n_kept if pruned else 0)
 
 
 SETTINGS = [dict(), dict(weight_decay=0.01), dict(optimizer="momentum", weight_decay=1e-3),
