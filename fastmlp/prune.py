@@ -63,8 +63,8 @@ class PrunedColumns:
         # mode="clip": with the default mode="raise", np.take copies through a temporary the
         # size of `out` (365 kB at K = 713, H1 = 128) on every step. Allocations that large are
         # mmap'd fresh under a fixed M_MMAP_THRESHOLD (Dask's nanny sets
-        # MALLOC_TRIM_THRESHOLD_, which fixes it): 18x the page faults, mini grid of
-        # bench/worker_env.py 15-25% slower. The kept indices are in range by construction.
+        # MALLOC_TRIM_THRESHOLD_, which fixes it): 19x the page faults and 19-25% slower
+        # batch-128 runs (bench/worker_env.py). The kept indices are in range by construction.
         np.take(model.weights[0], self.kept, axis=0, out=self.w, mode="clip")
         matmul(x, self.w, out=z)
 
