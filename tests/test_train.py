@@ -6,7 +6,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from fastmlp import FastMLPError, TrainConfig, train
+from fastmlp import FastMLPError, TrainConfig, paths, train
 from fastmlp.model import MLP
 from fastmlp.settings import RunOptions
 from fastmlp.trainer import make_trainer
@@ -57,11 +57,13 @@ def test_training_learns_the_synthetic_problem():
 
 
 @pytest.mark.parametrize("batch_size, dark", [(None, 0), (128, 0), (None, 64), (128, 64)])
-def test_the_hot_loop_allocates_no_array_memory(batch_size, dark):
+def test_the_hot_loop_allocates_no_array_memory(batch_size, dark, monkeypatch):
     """Steps after the first allocate nothing that scales with the batch: the smallest buffer
     a step could allocate here is 128 rows x 64 units x 4 bytes = 32 KiB. With `dark` input
     columns zero in every training image, the first layer's matmuls run on the kept columns
-    (prune.py), whose weight copy once allocated a temporary every step."""
+    (prune.py), whose weight copy once allocated a temporary every step (minibatches prune
+    only from paths.PRUNE_MIN_ROWS rows: here from any size)."""
+    monkeypatch.setattr(paths, "PRUNE_MIN_ROWS", 1)
     data = make_dataset(n_train=1024, n_features=784, dtype=np.float32)
     data.train.x[:, :dark] = 0
     trainer = make_trainer(TrainConfig(layers=(64, 32), batch_size=batch_size), data)
