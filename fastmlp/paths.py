@@ -2,8 +2,8 @@
 and for the memory plan that counts its copies.
 
 - fused: the fused sweep for one narrow hidden layer at full batch on sparse inputs (fused.py);
-- sparse: at full batch, a 128-wide first layer's forward over a CSR copy of the inputs, its
-  weight gradient on the kept columns (sparse.py);
+- sparse: at full batch, a 128-wide first layer's forward and weight gradient over a CSR copy
+  of the inputs (sparse.py, sparse_grad.py);
 - pruned: the first layer's training matmuls skip the always-zero input columns (prune.py), at
   full batch and for minibatches of at least PRUNE_MIN_ROWS rows;
 - plain: every column, every way (also what plain=True asks for: the tests compare the paths).
