@@ -4,7 +4,7 @@ through them against the plain path."""
 import numpy as np
 import pytest
 
-from fastmlp import sparse
+from fastmlp import paths, sparse
 from fastmlp.data import Dataset, Split
 from fastmlp.model import MLP
 from fastmlp.settings import TrainConfig
@@ -132,6 +132,9 @@ def test_sparse_training_follows_the_plain_path_on_an_mnist_slice(mnist):
                                              dtype="float64", seed=1, lr=0.1))
 
 
-def test_minibatches_keep_the_pruned_path():
+def test_minibatches_do_not_take_the_sparse_path(monkeypatch):
     config = TrainConfig(layers=(sparse.WIDTH, 8), batch_size=64, dtype="float32")
-    assert make_trainer(config, dark_sparse_dataset(np.float32)).path.startswith("pruned")
+    data = dark_sparse_dataset(np.float32)
+    assert make_trainer(config, data).path.startswith("plain")  # under paths.PRUNE_MIN_ROWS
+    monkeypatch.setattr(paths, "PRUNE_MIN_ROWS", 1)
+    assert make_trainer(config, data).path.startswith("pruned")
