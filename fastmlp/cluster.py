@@ -89,9 +89,13 @@ def connect(workers, threads, scheduler=None, scheduler_file=None, dashboard=Fal
     saved = os.environ.copy()  # the nannies (in this process) write environ into ours
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ, **QUIET}):
+            # The scheduler serves HTTP (health, metrics) even without the dashboard, on 8787
+            # unless told: beside another Dask cluster that printed "Port 8787 is already in
+            # use". A free port, always.
             cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR)
+                dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR,
+                scheduler_kwargs={"dashboard_address": ":0"})
         with cluster, distributed.Client(cluster) as client:
             client.register_plugin(_IgnoreSigint(), name="fastmlp-ignore-sigint")
             yield client
