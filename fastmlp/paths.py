@@ -1,5 +1,5 @@
 """Which exact path runs a model's first layer: decided here once, for the trainer that takes it
-and for the memory plan that counts its copies.
+(built by `build`) and for the memory plan that counts its copies.
 
 - fused: the fused sweep for one narrow hidden layer at full batch on sparse inputs (fused.py);
 - sparse: at full batch, a 128-wide first layer's forward and weight gradient over a CSR copy
@@ -10,7 +10,10 @@ and for the memory plan that counts its copies.
 """
 import math
 
+import numpy as np
+
 from . import fused, prune, sparse
+from .kernels import transpose
 
 # Smaller minibatches gather every column and take the plain path. Pruning saves 8% of the first
 # layer's multiply-adds on MNIST (720 of 784 columns), but every step it copies the kept weights
@@ -45,3 +48,26 @@ def choose(sizes, x, *, in_place, rows=None, shift=0, affine=False, dropout=0.0,
     if in_place and sparse.applies(sizes, x):
         return "sparse", kept
     return "pruned", kept
+
+
+def build(name, kept, model, x, y, *, in_place):
+    """What the trainer runs for the path `choose` gave (name, kept): (label for `fastmlp bench`,
+    the FusedPass or None, the first layer's hook for forward/backward or None, the inputs the
+    steps read at full batch, their transpose or None)."""
+    if name == "fused":
+        return "fused pass", fused.FusedPass(model, x, y), None, x, None
+    label, first = "plain", None
+    if kept is not None:
+        label = f"pruned columns ({kept.size} of {x.shape[1]})"
+        if name == "sparse":
+            # The CSR copy serves both of the first layer's matmuls: no dense copy below.
+            return f"sparse forward, {label}", None, sparse.SparseFirst(model, kept, x), x, None
+        first = prune.PrunedColumns(model, kept)
+    if not in_place:
+        return label, None, first, x, None
+    # Full batch reads the same inputs every step, so a contiguous transposed copy (one more copy
+    # of the training set) pays for itself in the first layer's weight gradient.
+    x_in = x if kept is None else np.take(x, kept, axis=1)  # (N, K) the kept columns
+    x_t = np.empty(x_in.shape[::-1], x.dtype)  # (n_in or K, N)
+    transpose(x_t, x_in)
+    return label, None, first, x_in, x_t

@@ -15,7 +15,7 @@ from .data import load_dataset_for
 from .early import EarlyStopping, check_divergence
 from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
 from .forward import forward
-from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key, transpose
+from .kernels import count_correct, gather_rows, softmax_xent_backward, step_key
 from .model import MLP
 from .plan import check_fits, need_text, plan_for
 from .result import EpochStats, TrainResult
@@ -86,28 +86,11 @@ class Trainer:
         name, kept = paths.choose(model.sizes, x, in_place=self.in_place,
                                   rows=self.batch_size, shift=augment_shift,
                                   affine=bool(self.affine), dropout=dropout, plain=plain)
-        self.fused = self.first = None
-        self.path = name
-        if name == "fused":
-            self.fused, self.path = fused.FusedPass(model, x, y), "fused pass"
-        elif kept is not None:
-            self.path = f"pruned columns ({kept.size} of {x.shape[1]})"
-            if name == "sparse":
-                self.first = sparse.SparseFirst(model, kept, x)
-                self.path = f"sparse forward, {self.path}"
-            else:
-                self.first = prune.PrunedColumns(model, kept)
+        # The workspace first: it makes the core kernels ready (build's transpose is one).
         self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
                             columns=None if kept is None else kept.size)
-        # Full batch reads the same inputs every step, so a contiguous transposed copy (one more
-        # copy of the training set) pays for itself in the first layer's weight gradient. The
-        # sparse path reads its CSR copy for both of the first layer's matmuls: no copy.
-        self.x_in, self.x_t = x, None
-        if self.in_place and self.fused is None and name != "sparse":
-            if kept is not None:
-                self.x_in = np.take(x, kept, axis=1)  # (N, K) the kept columns
-            self.x_t = np.empty(self.x_in.shape[::-1], x.dtype)  # (n_in or K, N)
-            transpose(self.x_t, self.x_in)
+        self.path, self.fused, self.first, self.x_in, self.x_t = paths.build(
+            name, kept, model, x, y, in_place=self.in_place)
         self.order = np.arange(n, dtype=np.int64)
         self.bounds = [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
         # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
