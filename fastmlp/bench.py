@@ -70,6 +70,14 @@ def path(trainer, threads):
     return f"{trainer.path}, {idle}"
 
 
+def flops_done(trainer):
+    """Training FLOPs per sample that the trainer's path really does: a first layer that skips
+    pruned columns or zeros (trainer.first) does fewer multiply-adds than the dense count, and
+    quoting the dense count against the GEMM peak claimed 277% of it for the sparse path."""
+    from .model import training_flops
+    return training_flops(trainer.model.sizes, getattr(trainer.first, "columns_per_row", None))
+
+
 def describe(layers, batch_size, dtype):
     batch = "full" if batch_size is None else batch_size
     return f"{list(layers)} batch {batch} {np.dtype(dtype).name}"
@@ -103,11 +111,13 @@ class BenchRow:
     dtype: str
     threads: int
     samples_per_s: float
-    gflops: float
+    gflops: float  # the multiply-adds the path does (flops_done), not the dense count
     peak_gflops: float  # the GEMM roofline at this dtype and thread count, same run
-    matmul_samples_per_s: float  # the epoch's matmuls alone: the ceiling this BLAS allows
+    # The epoch's matmuls alone, and the first layer's own kernels where a path replaces its
+    # matmuls (profile.record_matmuls): the ceiling those calls allow.
+    matmul_samples_per_s: float
     optimizer: str = "sgd"
-    path: str = "plain"  # Trainer.path: "plain", "pruned columns (K of n)", "fused pass"
+    path: str = "plain"  # Trainer.path: "plain", "pruned columns (K of n)", "fused pass", ...
     stream_gbps: float | None = None  # fused pass: its bytes per second, and the streaming
     stream_peak_gbps: float | None = None  # read bandwidth measured in the same run
     speedup: float | None = None  # over the same configuration at 1 thread, if measured
@@ -182,8 +192,8 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                     # ratios hold while this machine's speed drifts (a shared host).
                     with thread_limits(threads):
                         swept = trainer.fused is not None
-                        timed = (epoch, stream_call(dtype) if swept else record_matmuls(epoch),
-                                 gemm_call(dtype))
+                        timed = (epoch, stream_call(dtype) if swept else
+                                 record_matmuls(epoch, trainer.first), gemm_call(dtype))
                         best = best_seconds(timed, repeats)
                     peer_rates = {}
                     for peer in peers:
@@ -209,7 +219,7 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                                       stream_peak_gbps=STREAM_BYTES / matmuls / 1e9)
                     rows.append(BenchRow(
                         list(layers), batch_size, np.dtype(dtype).name, threads, rate,
-                        trainer.model.flops_per_sample() * rate / 1e9, peak,
+                        flops_done(trainer) * rate / 1e9, peak,
                         None if swept else len(data.train.y) / matmuls, optimizer=optimizer,
                         path=path(trainer, threads), **stream,
                         speedup=rate / base if base else None, peers=peer_rates, profile=phases))

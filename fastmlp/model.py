@@ -54,11 +54,15 @@ def flat_length(sizes, dtype):
     return _layout(tuple(int(s) for s in sizes), np.dtype(dtype).itemsize)[1]
 
 
-def training_flops(sizes):
+def training_flops(sizes, first_columns=None):
     """Training FLOPs per sample of an MLP of `sizes`: forward and weight-gradient matmuls for
     every layer, input-gradient matmuls for every layer but the first (2 FLOPs per
-    multiply-add)."""
+    multiply-add). first_columns: the input columns the first layer's multiply-adds take per
+    row where a path skips some (pruned: the kept ones; sparse: the nonzeros, on average);
+    every input by default."""
     macs = [n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    if first_columns is not None:
+        macs[0] = first_columns * sizes[1]
     return 2 * (2 * sum(macs) + sum(macs[1:]))
 
 

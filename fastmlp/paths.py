@@ -61,7 +61,10 @@ def build(name, kept, model, x, y, *, in_place):
         label = f"pruned columns ({kept.size} of {x.shape[1]})"
         if name == "sparse":
             # The CSR copy serves both of the first layer's matmuls: no dense copy below.
-            return f"sparse forward, {label}", None, sparse.SparseFirst(model, kept, x), x, None
+            first = sparse.SparseFirst(model, kept, x)
+            label = (f"sparse first layer (forward and weight gradient over CSR, "
+                     f"{first.columns_per_row / x.shape[1]:.0%} of pixels nonzero)")
+            return label, None, first, x, None
         first = prune.PrunedColumns(model, kept)
     if not in_place:
         return label, None, first, x, None

@@ -69,27 +69,33 @@ def profile_epochs(trainer, epochs=3):
     return {phase: totals[phase] / epochs for phase in PHASES}
 
 
-def record_matmuls(run_epoch):
-    """Run one epoch recording every matmul (operands and output buffer); return a function that
-    replays those calls alone.
+def record_matmuls(run_epoch, first=None):
+    """Run one epoch recording every matmul (operands and output buffer), and every call of the
+    `first` layer's own matmuls where a path takes them over (trainer.first: pruned columns, a
+    sparse forward and weight gradient); return a function that replays those calls alone.
 
-    The step can go no faster than its BLAS calls, so the replay's speed is its ceiling on this
+    The step can go no faster than these calls, so the replay's speed is its ceiling on this
     machine and BLAS; the epoch's time beyond it is what fastmlp adds (kernels, Python).
     Replaying rewrites activations, deltas and gradients but no parameter, and every step
     recomputes those first, so training carries on unchanged afterwards.
     """
     calls = []
 
-    def record(a, b, out):
-        calls.append((a, b, out))
-        return np.matmul(a, b, out=out)
+    def recording(fn):
+        def record(*args, **kwargs):
+            calls.append((fn, args, kwargs))
+            return fn(*args, **kwargs)
+        return record
 
-    with mock.patch.object(forward, "matmul", record), \
-            mock.patch.object(backward, "matmul", record), \
-            mock.patch.object(prune, "matmul", record):
+    with ExitStack() as stack:
+        for owner in (forward, backward):
+            stack.enter_context(mock.patch.object(owner, "matmul", recording(np.matmul)))
+        for name in ("matmul", "weight_grad") if first is not None else ():
+            stack.enter_context(mock.patch.object(first, name,
+                                                  recording(getattr(first, name))))
         run_epoch()
 
     def replay():
-        for a, b, out in calls:
-            np.matmul(a, b, out=out)
+        for fn, args, kwargs in calls:
+            fn(*args, **kwargs)
     return replay

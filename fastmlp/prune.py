@@ -57,6 +57,12 @@ class PrunedColumns:
     def n_kept(self):
         return len(self.kept)
 
+    @property
+    def columns_per_row(self):
+        """The input columns the first layer's multiply-adds take per row (`fastmlp bench`
+        counts the FLOPs done with it)."""
+        return self.n_kept
+
     def matmul(self, model, x, z):
         """z = x @ (the kept rows of the first layer's weights); x (B, K) holds the kept
         columns."""

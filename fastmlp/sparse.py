@@ -122,6 +122,12 @@ class SparseFirst:
     def n_kept(self):
         return len(self.kept)
 
+    @property
+    def columns_per_row(self):
+        """The input columns the first layer's multiply-adds take per row, on average: the
+        nonzeros (`fastmlp bench` counts the FLOPs done with it)."""
+        return len(self.rows.vals) / len(self.all_rows)
+
     def matmul(self, model, x, z):
         self.rows.matmul(model, self.all_rows, z)
 

@@ -3,17 +3,20 @@ import json
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
 
 from fastmlp import TrainConfig, backward, blas_idle, forward, profile
+from fastmlp.bench import flops_done
+from fastmlp.model import training_flops
 from fastmlp.peers import numpy_epoch
 from fastmlp.threads import thread_limits
 from fastmlp.trainer import make_trainer
 
 from . import naive
-from .helpers import make_dataset
+from .helpers import make_dataset, sparse_dataset
 
 
 def test_profile_phases_account_for_the_epoch_and_restore_the_names():
@@ -51,6 +54,45 @@ def test_replaying_the_matmuls_leaves_training_unchanged():
         measured.epoch()
         plain.epoch()
     np.testing.assert_array_equal(measured.model.params, plain.model.params)
+
+
+def test_replaying_the_sparse_first_layer_leaves_training_unchanged():
+    """On the sparse path the replay also runs the first layer's own kernels (they replace its
+    matmuls), and training still carries on as if never measured."""
+    data = sparse_dataset(np.float64)
+    data.train.x[:, :20] = 0  # paths.choose takes the sparse path where it prunes columns
+    config = TrainConfig(layers=(128, 16), dtype="float64")
+    measured, plain = (make_trainer(config, data) for _ in range(2))
+    assert measured.path.startswith("sparse first layer")
+    calls = []
+    with thread_limits(1), mock.patch.object(measured.first, "weight_grad",
+                                             spy(measured.first.weight_grad, calls)):
+        replay = profile.record_matmuls(measured.epoch, measured.first)
+        replay()
+        plain.epoch()
+        measured.epoch()
+        plain.epoch()
+    assert len(calls) == 3  # the epoch, its replay and the next epoch
+    np.testing.assert_array_equal(measured.model.params, plain.model.params)
+
+
+def spy(fn, calls):
+    def called(*args):
+        calls.append(args)
+        return fn(*args)
+    return called
+
+
+def test_flops_done_count_the_multiply_adds_the_path_does():
+    """`fastmlp bench` quotes the FLOPs a path really does: the sparse first layer's
+    multiply-adds scale with the nonzero pixels, the plain path's with every pixel."""
+    data = sparse_dataset(np.float32)
+    data.train.x[:, :20] = 0
+    config = TrainConfig(layers=(128, 16))
+    fast, plain = make_trainer(config, data), make_trainer(config, data, plain=True)
+    n_in, nonzeros = data.train.x.shape[1], np.count_nonzero(data.train.x) / len(data.train.y)
+    assert flops_done(plain) == training_flops(plain.model.sizes)
+    assert flops_done(plain) - flops_done(fast) == 2 * 2 * (n_in - nonzeros) * 128
 
 
 def test_numpy_peer_takes_the_same_gradient_step():
