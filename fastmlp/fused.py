@@ -355,10 +355,10 @@ class FusedPass:
         return hits / len(self.y), loss
 
 
-def csr_bytes(x):
+def csr_bytes(x, labels=True):
     """The bytes one sweep over x (N, n_in) reads: its CSR (8-byte row pointers, 2-byte column
-    indices, the values) and its int32 labels."""
-    return 8 * (len(x) + 1) + np.count_nonzero(x) * (2 + x.itemsize) + 4 * len(x)
+    indices, the values) and (labels) its int32 labels."""
+    return 8 * (len(x) + 1) + np.count_nonzero(x) * (2 + x.itemsize) + 4 * len(x) * labels
 
 
 @kernel("f8(F[::1])", parallel=True, group=GROUP)

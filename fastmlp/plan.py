@@ -125,7 +125,7 @@ def _paths(config, dataset):
     `paths`): the fused pass (its sparse copies of the training and validation inputs, and the
     rows its time is probed on), or the kept columns (and, at full batch, their copy and its
     transpose; for the sparse path, its sparse copies in their place), or neither."""
-    from . import augment, fused, paths, sparse_grad
+    from . import augment, fused, paths, sparse, sparse_grad
     x = dataset.train.x
     affine = augment.affine_on(config.augment_rotate, config.augment_scale, config.augment_shear)
     in_place = (config.batch_size is None or config.batch_size >= len(x)) and \
@@ -133,17 +133,22 @@ def _paths(config, dataset):
     sizes = (x.shape[1], *config.layers, dataset.n_classes)
     name, kept = paths.choose(sizes, x, in_place=in_place, rows=config.batch_size,
                               shift=config.augment_shift, affine=affine, dropout=config.dropout)
-    if name in ("fused", "sparse"):  # CSR copies of the training and validation inputs
-        sparse_copies = fused.csr_bytes(x) + fused.csr_bytes(dataset.val.x)
+    if name in ("fused", "sparse"):  # CSR copies of the training and validation inputs (the
+        # fused pass's with int32 copies of the labels)
+        sparse_copies = sum(fused.csr_bytes(split, labels=name == "fused")
+                            for split in (x, dataset.val.x))
     if name == "fused":
         return {"copies": {"sparse inputs": sparse_copies},
                 "sweep_sample": (x[:SWEEP_ROWS], dataset.train.y[:SWEEP_ROWS])}
     if kept is None:
         return {}
     copies = {"pruned input copies": 2 * len(x) * kept.size * x.itemsize}
-    if name == "sparse":  # the CSR copies, their row strips and the partial weight gradients
+    if name == "sparse":  # the CSR copies (each with its chunked W1: sparse.SparseRows.wc),
+        # their row strips and the partial weight gradients
+        chunked = 2 * x.shape[1] * sparse.WIDTH * x.itemsize
         return {"kept": kept.size, "sparse_sample": x[:SWEEP_ROWS],
-                "copies": {"sparse inputs": sparse_copies + sparse_grad.copy_bytes(x)}}
+                "copies": {"sparse inputs": sparse_copies + chunked +
+                           sparse_grad.copy_bytes(x)}}
     return {"kept": kept.size, **({"copies": copies} if in_place else {})}
 
 

@@ -8,7 +8,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from fastmlp import backward, bench, estimate, forward, paths, plan, prune, trainer
+from fastmlp import backward, bench, estimate, forward, paths, plan, prune, sparse, trainer
 from fastmlp.classifier import MLPClassifier
 from fastmlp.cli.options import memory_size
 from fastmlp.errors import FastMLPError, OutOfMemory
@@ -175,8 +175,14 @@ def test_the_sparse_path_is_estimated_by_its_kernels(monkeypatch):
     data.train.x[:, :20] = 0  # pruned columns, which the sparse path needs
     config = TrainConfig(layers=(128, 8), epochs=3, dtype="float32")
     p = plan.plan_for(config, data)
-    assert trainer.make_trainer(config, data).path.startswith("sparse forward")
-    assert p.sparse_sample is not None and "sparse inputs" in p.memory
+    fast = trainer.make_trainer(config, data)
+    assert fast.path.startswith("sparse first layer")
+    assert p.sparse_sample is not None
+    # The bytes of every array the path keeps: the training CSR copy's (fast.first) and the
+    # validation one's (the evaluator's sparse.SparseRows).
+    kept_arrays = [*vars(fast.first.rows).values(), fast.first.splits, fast.first.part,
+                   *vars(sparse.SparseRows(data.val.x)).values()]
+    assert p.memory["sparse inputs"] == sum(a.nbytes for a in kept_arrays)
     plain = dataclasses.replace(p, sparse_sample=None)
     first = [(700, p.kept, 128, "nn"), (p.kept, 700, 128, "nn")]
     assert estimate.products(plain, 700) == [first[0], *estimate.products(p, 700), first[1]]
