@@ -9,6 +9,7 @@ prove it runs. For numbers: python -m pytest bench --benchmark-enable
 """
 import pytest
 
+from fastmlp import bench as fastmlp_bench
 from fastmlp.bench import GEMM_FLOPS, STREAM_BYTES, gemm_call, make_trainer, path, stream_call
 from fastmlp.fused import csr_bytes
 from fastmlp.profile import record_matmuls
@@ -27,10 +28,11 @@ def _ids(value):
     return "full" if value is None else str(value)
 
 
-def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak, measured=None,
+def _record_rate(record, benchmark, trainer, rows, threads, dtype, gemm_peak, measured=None,
                  path=None):
-    """Store samples/s and the share of the GEMM peak. `measured`: seconds of the same work's
-    matmuls alone and of one roofline GEMM, timed in turns just after the benchmark; adds the
+    """Store samples/s and the share of the GEMM peak, on the FLOPs the trainer's path does
+    (fastmlp.bench.flops_done: a sparse first layer does fewer). `measured`: seconds of the same
+    work's matmuls alone and of one roofline GEMM, timed in turns just after the benchmark; adds the
     share the matmuls reach alone (the ceiling the BLAS allows), and lets the peak be the best
     seen, so that a slow moment at the session's start cannot inflate a share. (`fastmlp bench`
     also gives the epoch's speed as a share of its matmuls'; here the epoch is timed by
@@ -38,7 +40,7 @@ def _record_rate(record, benchmark, model, rows, threads, dtype, gemm_peak, meas
     if benchmark.disabled:
         return
     seconds = benchmark.stats.stats.min
-    gflops = model.flops_per_sample() * rows / seconds / 1e9
+    gflops = fastmlp_bench.flops_done(trainer) * rows / seconds / 1e9
     peak = gemm_peak(dtype, threads)
     if measured is not None:
         matmuls, gemm = measured
@@ -71,8 +73,9 @@ def test_epoch(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size,
         if not benchmark.disabled and swept:
             stream, = best_seconds([stream_call(dtype)], repeats=3)
         elif not benchmark.disabled:
-            measured = best_seconds([record_matmuls(trainer.epoch), gemm_call(dtype)], repeats=3)
-    _record_rate(record, benchmark, trainer.model, len(data.train.y), threads, dtype, gemm_peak,
+            measured = best_seconds([record_matmuls(trainer.epoch, trainer.first),
+                                     gemm_call(dtype)], repeats=3)
+    _record_rate(record, benchmark, trainer, len(data.train.y), threads, dtype, gemm_peak,
                  measured, path=path(trainer, threads))
     if stream is not None:  # the memory-bound pass against the streaming read bandwidth
         gbps = csr_bytes(data.train.x) / benchmark.stats.stats.min / 1e9
@@ -101,5 +104,5 @@ def test_step(benchmark, record, mnist_by_dtype, gemm_peak, layers, batch_size, 
     with thread_limits(threads), kernel_threads(batch_size):
         step()  # JIT dispatch, untimed
         benchmark.pedantic(step, rounds=20, iterations=5, warmup_rounds=2)
-    _record_rate(record, benchmark, trainer.model, batch_size, threads, dtype, gemm_peak,
+    _record_rate(record, benchmark, trainer, batch_size, threads, dtype, gemm_peak,
                  path=path(trainer, threads))
