@@ -123,7 +123,8 @@ def test_bench_command_writes_table_json_and_csv(tmp_path):
     out_json, out_csv = tmp_path / "b.json", tmp_path / "b.csv"
     proc = subprocess.run(
         [sys.executable, "-m", "fastmlp", "bench", "--layers", "10", "--batch-size", "full",
-         "1024", "--threads", "1", "2", "--repeats", "1", "--peers", "--profile",
+         "1024", "--threads", "1", "2", "--repeats", "1", "--peers", "--peer-runs", "2",
+         "--profile",
          "--json", str(out_json), "--csv", str(out_csv)],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
@@ -141,6 +142,8 @@ def test_bench_command_writes_table_json_and_csv(tmp_path):
             assert r["path"].startswith("plain")
             assert r["matmul_samples_per_s"] > 0 and 0 < r["matmul_roofline_pct"]
         assert isinstance(r["peers"]["numpy"], float)  # the NumPy peer always runs
+        assert len(r["peer_runs"]["numpy"]) == 2  # in two processes; the best counts
+        assert r["peers"]["numpy"] == max(r["peer_runs"]["numpy"])
         assert isinstance(r["peers"]["torch"], (float, str))  # a number, or why not
         assert set(r["profile"]) == set(profile.PHASES)
     assert rows[2]["path"] == "plain"
@@ -150,6 +153,7 @@ def test_bench_command_writes_table_json_and_csv(tmp_path):
                                f"{os.environ[blas_idle.VARIABLE]} cycles")
     assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 0
     assert "fastmlp / numpy" in proc.stdout and "| forward matmuls |" in proc.stdout
+    assert "(best of 2: " in proc.stdout
     assert "GB/s stream" in proc.stdout and "of GEMM peak" in proc.stdout
     assert "GEMM peak (float32, 1 threads)" in proc.stderr
     assert out_csv.read_text().splitlines()[0].startswith("layers,batch_size,dtype,threads")

@@ -52,6 +52,9 @@ def add_parser(subparsers):
     parser.add_argument("--peers", action="store_true",
                         help="also time PyTorch (if installed) and a plain-NumPy trainer on "
                              "the same configurations, each in its own process")
+    parser.add_argument("--peer-runs", type=at_least(1), default=1, metavar="N",
+                        help="run each peer in N processes and count its best (default: 1); "
+                             "a peer's speed can vary from one process to the next")
     parser.add_argument("--profile", action="store_true",
                         help="break each measured epoch into phases: batch gather, matmuls, "
                              "fused kernels, loss, update")
@@ -107,6 +110,7 @@ def run(args):
     default_lr = ADAM_LR if args.optimizer == "adam" else BY_NAME["lr"].default
     rows = bench.run(args.layers or [list(BY_NAME["layers"].default)], args.batch_size,
                      args.dtype, threads, repeats=args.repeats, peers=peers,
+                     peer_runs=args.peer_runs,
                      profile=args.profile, optimizer=args.optimizer, lr=args.lr or default_lr,
                      log=lambda line: print(line, file=sys.stderr))
     print(bench.table(rows, peers))
