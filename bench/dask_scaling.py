@@ -176,7 +176,7 @@ def plot(result, path):
     ax.set_ylabel("runs per minute (best of the repeats)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower left")
     batch = "full batch" if result["name"] == "full" else "batch 128"
     ax.set_title(f"{result['rows'][0]['runs']} runs of a small grid ({batch}), "
                  f"{result['cores']}-core machine", fontsize=10)
