@@ -4,7 +4,7 @@
 - fused: the fused sweep for one narrow hidden layer at full batch on sparse inputs (fused.py);
 - sparse: at full batch, a 128-wide first layer's forward and weight gradient over a CSR copy
   of the inputs (sparse.py, sparse_grad.py);
-- sparse minibatch: for minibatches under PRUNE_MIN_ROWS rows, the first layer's forward and
+- sparse minibatch: for small minibatches (sparse_batch.applies), the first layer's forward and
   weight gradient read the minibatch's rows from a CSR copy of the training inputs through its
   index list, shifted on the way, with no dense gather (sparse_batch.py);
 - pruned: the first layer's training matmuls skip the always-zero input columns (prune.py), at
@@ -44,7 +44,8 @@ def choose(sizes, x, *, in_place, rows=None, shift=0, affine=False, dropout=0.0,
     if shift and side ** 2 != x.shape[1]:
         return "plain", None  # refused by the trainer
     if not in_place and (rows or len(x)) < PRUNE_MIN_ROWS:
-        return ("sparse minibatch" if sparse_batch.applies(sizes, x) else "plain"), None
+        rows = rows or len(x)
+        return ("sparse minibatch" if sparse_batch.applies(sizes, x, rows) else "plain"), None
     kept = prune.kept_columns(x, shift, side)
     if kept is None:
         return "plain", None

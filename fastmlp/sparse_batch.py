@@ -37,6 +37,10 @@ GROUP = "sparse batch"
 CHUNK = 64  # output lanes held in registers per pass (four 16-tuples)
 # Inputs denser than this take the plain path (as for sparse.py).
 MAX_DENSITY = 0.35
+# Where the path pays (see `applies`): first layers at least this wide, minibatches of at most
+# MAX_ROWS rows.
+MIN_WIDTH = 256
+MAX_ROWS = 128
 
 
 def remap_tables(side, shift):
@@ -154,11 +158,12 @@ def batch_weight_grad(dw, start, rows, values, dz):
             _put16(out[48:], a3)
 
 
-def applies(sizes, x):
-    """Whether the path serves an MLP of `sizes` on the training inputs x: a first layer a
-    multiple of CHUNK wide followed by another layer, pixel indices that fit uint16, sparse
-    inputs."""
-    return (len(sizes) >= 3 and sizes[1] % CHUNK == 0 and sizes[0] <= 2 ** 16
+def applies(sizes, x, rows):
+    """Whether the path serves an MLP of `sizes` on the training inputs x in minibatches of
+    `rows` rows: a first layer a multiple of CHUNK wide (and at least MIN_WIDTH) followed by
+    another layer, at most MAX_ROWS rows, pixel indices that fit uint16, sparse inputs."""
+    return (len(sizes) >= 3 and sizes[1] % CHUNK == 0 and sizes[1] >= MIN_WIDTH
+            and rows <= MAX_ROWS and sizes[0] <= 2 ** 16
             and np.count_nonzero(x) <= MAX_DENSITY * x.size)
 
 

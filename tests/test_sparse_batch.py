@@ -92,13 +92,22 @@ def test_kernels_are_the_same_at_any_thread_count():
         np.testing.assert_array_equal(one, two)
 
 
-def test_applies_to_widths_of_whole_chunks_on_sparse_inputs_only():
+def test_applies_to_wide_first_layers_small_batches_and_sparse_inputs_only():
     x = sparse_inputs(np.random.default_rng(0), 50, 20, 0.2, np.float32)
-    for width in (64, 128, 256):
-        assert sparse_batch.applies([20, width, 10], x)
-    assert not sparse_batch.applies([20, 100, 10], x)
-    assert not sparse_batch.applies([20, 10], x)
-    assert not sparse_batch.applies([20, 128, 10], np.ones_like(x))
+    for width in (256, 512):
+        assert sparse_batch.applies([20, width, 10], x, 128)
+    assert not sparse_batch.applies([20, 128, 10], x, 128)
+    assert not sparse_batch.applies([20, 320 - 32, 10], x, 128)
+    assert not sparse_batch.applies([20, 256, 10], x, 1024)
+    assert not sparse_batch.applies([20, 256], x, 128)
+    assert not sparse_batch.applies([20, 256, 10], np.ones_like(x), 128)
+
+
+@pytest.fixture
+def narrow_layers_take_the_path(monkeypatch):
+    """First layers of 64 lanes take the path here (sparse_batch.MIN_WIDTH), so that whole runs
+    are checked on small layers."""
+    monkeypatch.setattr(sparse_batch, "MIN_WIDTH", 64)
 
 
 def sparse_images(dtype):
@@ -117,6 +126,7 @@ SETTINGS = [dict(), dict(optimizer="momentum", weight_decay=1e-3),
             dict(augment_shift=1), dict(augment_shift=2, optimizer="adam", lr=1e-2)]
 
 
+@pytest.mark.usefixtures("narrow_layers_take_the_path")
 @pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: "-".join(map(str, s.values())))
 def test_sparse_minibatches_follow_the_plain_path_in_float64(settings):
     """20 steps of batch 64 (300 rows: the last batch of each epoch has 44): every parameter
@@ -133,6 +143,7 @@ def test_sparse_minibatches_follow_the_plain_path_in_float64(settings):
                                atol=1e-9 * scale)
 
 
+@pytest.mark.usefixtures("narrow_layers_take_the_path")
 def test_which_minibatches_take_the_path(monkeypatch):
     data = sparse_images(np.float32)
     config = TrainConfig(layers=(64, 8), batch_size=64, dtype="float32")
