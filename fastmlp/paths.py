@@ -4,9 +4,6 @@
 - fused: the fused sweep for one narrow hidden layer at full batch on sparse inputs (fused.py);
 - sparse: at full batch, a 128-wide first layer's forward and weight gradient over a CSR copy
   of the inputs (sparse.py, sparse_grad.py);
-- sparse minibatch: for small minibatches (sparse_batch.applies), the first layer's forward and
-  weight gradient read the minibatch's rows from a CSR copy of the training inputs through its
-  index list, shifted on the way, with no dense gather (sparse_batch.py);
 - pruned: the first layer's training matmuls skip the always-zero input columns (prune.py), at
   full batch and for minibatches of at least PRUNE_MIN_ROWS rows;
 - plain: every column, every way (also what plain=True asks for: the tests compare the paths).
@@ -15,7 +12,7 @@ import math
 
 import numpy as np
 
-from . import fused, prune, sparse, sparse_batch
+from . import fused, prune, sparse
 from .kernels import transpose
 
 # Smaller minibatches gather every column and take the plain path. Pruning saves 8% of the first
@@ -40,12 +37,11 @@ def choose(sizes, x, *, in_place, rows=None, shift=0, affine=False, dropout=0.0,
         return "fused", None
     if affine:  # affine maps can light any pixel: prune none
         return "plain", None
+    if not in_place and (rows or len(x)) < PRUNE_MIN_ROWS:
+        return "plain", None
     side = math.isqrt(x.shape[1])
     if shift and side ** 2 != x.shape[1]:
         return "plain", None  # refused by the trainer
-    if not in_place and (rows or len(x)) < PRUNE_MIN_ROWS:
-        rows = rows or len(x)
-        return ("sparse minibatch" if sparse_batch.applies(sizes, x, rows) else "plain"), None
     kept = prune.kept_columns(x, shift, side)
     if kept is None:
         return "plain", None
@@ -54,16 +50,12 @@ def choose(sizes, x, *, in_place, rows=None, shift=0, affine=False, dropout=0.0,
     return "pruned", kept
 
 
-def build(name, kept, model, x, y, *, in_place, rows=None, shift=0):
+def build(name, kept, model, x, y, *, in_place):
     """What the trainer runs for the path `choose` gave (name, kept): (label for `fastmlp bench`,
     the FusedPass or None, the first layer's hook for forward/backward or None, the inputs the
-    steps read at full batch, their transpose or None). rows: the minibatch's rows; shift: the
-    shift augmentation's reach."""
+    steps read at full batch, their transpose or None)."""
     if name == "fused":
         return "fused pass", fused.FusedPass(model, x, y), None, x, None
-    if name == "sparse minibatch":
-        first = sparse_batch.SparseBatch(x, rows, math.isqrt(x.shape[1]), shift)
-        return name, None, first, x, None
     label, first = "plain", None
     if kept is not None:
         label = f"pruned columns ({kept.size} of {x.shape[1]})"

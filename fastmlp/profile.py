@@ -12,7 +12,7 @@ from unittest import mock
 
 import numpy as np
 
-from . import backward, forward, fused, prune, sparse, sparse_batch
+from . import backward, forward, fused, prune, sparse
 from . import trainer as trainer_module
 
 PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
@@ -32,9 +32,6 @@ _TIMED = [
     (prune.PrunedColumns, "weight_grad", "backward matmuls"),
     (sparse.SparseRows, "matmul", "forward matmuls"),
     (sparse.SparseFirst, "weight_grad", "backward matmuls"),
-    (sparse_batch.SparseBatch, "gather", "batch gather"),  # the labels only
-    (sparse_batch.SparseBatch, "matmul", "forward matmuls"),
-    (sparse_batch.SparseBatch, "weight_grad", "backward matmuls"),
     (forward, "bias_relu", "fused forward kernels"),
     (forward, "bias_add", "fused forward kernels"),
     (trainer_module, "count_correct", "loss/softmax"),

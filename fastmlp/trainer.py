@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import augment, checkpoint, fused, kernels, paths, prune, sparse, sparse_batch
+from . import augment, checkpoint, fused, kernels, paths, prune, sparse
 from .backward import backward
 from .data import load_dataset_for
 from .early import EarlyStopping, check_divergence
@@ -90,8 +90,7 @@ class Trainer:
         self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
                             columns=None if kept is None else kept.size)
         self.path, self.fused, self.first, self.x_in, self.x_t = paths.build(
-            name, kept, model, x, y, in_place=self.in_place, rows=self.batch_size,
-            shift=augment_shift)
+            name, kept, model, x, y, in_place=self.in_place)
         self.order = np.arange(n, dtype=np.int64)
         self.bounds = [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
         # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
@@ -144,9 +143,7 @@ class Trainer:
                 elif self.first is None:
                     gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop], self.side,
                                 self.shift, key)
-                elif isinstance(self.first, sparse_batch.SparseBatch):  # the labels only
-                    self.first.gather(ws.y, self.y, self.order[start:stop], key)
-                else:  # minibatches prune columns
+                else:  # minibatches prune columns or nothing
                     prune.gather_columns(ws.x, ws.y, self.x, self.y, self.order[start:stop],
                                          self.first.kept, self.side, self.shift, key)
                 loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)

@@ -26,7 +26,7 @@ def mnist():
 
 def _every_kernel():
     """Every declared kernel, as jit.py keeps them (dispatcher, signature template, slp)."""
-    from fastmlp import augment, fused, jit, kernels, prune, sparse, sparse_batch  # noqa: F401
+    from fastmlp import augment, fused, jit, kernels, prune, sparse  # noqa: F401  (declare them)
     return [declared for group in sorted(jit._DECLARED) for declared in jit._DECLARED[group]]
 
 

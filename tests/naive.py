@@ -196,13 +196,3 @@ def csr_matmul(x, w):
 def csr_weight_grad(x, dz):
     """sparse_grad.csr_weight_grad then reduce_weight_grad: x^T @ dz, x dense."""
     return x.T @ dz
-
-
-def batch_matmul(x, index, w, side=None, shift=0, key=0):
-    """sparse_batch.batch_matmul: the minibatch gathered (and shifted) densely, then @ w."""
-    return gather_rows(x, np.zeros(len(x), np.int32), index, side, shift, key)[0] @ w
-
-
-def batch_weight_grad(x, index, dz, side=None, shift=0, key=0):
-    """sparse_batch.batch_columns then batch_weight_grad: the dense minibatch^T @ dz."""
-    return gather_rows(x, np.zeros(len(x), np.int32), index, side, shift, key)[0].T @ dz
