@@ -188,6 +188,39 @@ def count_correct(logits, y, count_partial):
     return total
 
 
+@kernel("Tuple((f8, i8))(F[:, ::1], i4[::1], f8[::1], i8[::1])", parallel=True)
+def xent_count(logits, y, loss_partial, count_partial):
+    """(summed cross-entropy of softmax(logits) against labels y, rows whose first maximum is at
+    the label) in one pass, for evaluation: softmax_xent_backward's loss and count_correct's
+    count without writing a gradient. logits (B, K); y (B,) int32 in [0, K); loss_partial and
+    count_partial (>= n_chunks(B),) are scratch (trainer.evaluate says what it saves)."""
+    rows, k = logits.shape
+    chunks = n_chunks(rows)
+    for c in prange(chunks):
+        loss = 0.0
+        hits = 0
+        for i in range(c * CHUNK_ROWS, min(rows, (c + 1) * CHUNK_ROWS)):
+            m = logits[i, 0]
+            best = 0
+            for j in range(1, k):
+                if logits[i, j] > m:
+                    m = logits[i, j]
+                    best = j
+            s = 0.0
+            for j in range(k):
+                s += np.exp(logits[i, j] - m)
+            label = y[i]
+            loss += np.log(s) + m - logits[i, label]
+            hits += best == label
+        loss_partial[c] = loss
+        count_partial[c] = hits
+    total, correct = 0.0, 0
+    for c in range(chunks):
+        total += loss_partial[c]
+        correct += count_partial[c]
+    return total, correct
+
+
 @kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, i8, i8)", parallel=True)
 def gather_rows(xb, yb, x, y, index, side, shift, key):
     """xb[i] = x[index[i]], yb[i] = y[index[i]]: assemble a shuffled minibatch in place.
