@@ -21,7 +21,7 @@ def cases():
     rng = np.random.default_rng(0)
     f32 = np.float32
     # Called directly here, not through the Workspace and SparseFirst that make them ready.
-    for group in ("core", sparse.GROUP, sparse_grad.GROUP):
+    for group in ("core", "sgd_update", sparse.GROUP, sparse_grad.GROUP):
         jit.ready(f32, group)
     z = rng.normal(size=(ROWS, WIDTH)).astype(f32)
     a = np.maximum(z, 0)

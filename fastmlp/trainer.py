@@ -15,6 +15,7 @@ from .data import load_dataset_for
 from .early import EarlyStopping, check_divergence
 from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
 from .forward import forward
+from .jit import ready
 from .kernels import count_correct, gather_rows, step_key, xent_count
 from .model import MLP
 from .plan import check_fits, need_text, plan_for
@@ -81,6 +82,7 @@ class Trainer:
         self.ema = float(ema)
         self.averaged = None
         if self.ema:
+            ready(model.dtype, "ema_update")
             self.averaged = MLP(model.sizes, model.dtype)
             np.copyto(self.averaged.params, model.params)
         self.in_place = self.batch_size == n and not augment_shift and not self.affine

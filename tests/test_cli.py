@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import error_line, run_cli
+from .helpers import error_line, run_cli, run_python
 
 
 def test_train_writes_json_history_and_prints_a_summary(tmp_path):
@@ -99,7 +99,5 @@ def test_a_quiet_bar_takes_the_calls_without_importing_tqdm():
             "bar.set_postfix_str('y'); bar.update()\n"
             "        bar.write('kept', file=sys.stderr)\n"
             "print('tqdm' in sys.modules)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1])
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "False" and proc.stderr == "kept\nkept\n"
+    out, err = run_python(code)
+    assert out.strip() == "False" and err == "kept\nkept\n"
