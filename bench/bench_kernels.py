@@ -21,7 +21,7 @@ def cases():
     rng = np.random.default_rng(0)
     f32 = np.float32
     # Called directly here, not through the Workspace and SparseFirst that make them ready.
-    for group in ("core", sparse.GROUP, sparse_grad.GROUP):
+    for group in ("core", "sgd_update", sparse.GROUP, sparse_grad.GROUP):
         jit.ready(f32, group)
     z = rng.normal(size=(ROWS, WIDTH)).astype(f32)
     a = np.maximum(z, 0)
@@ -43,7 +43,7 @@ def cases():
     indptr, cols, vals = sparse.to_csr(lit)
     # Its weight gradient (sparse_grad.py) and the reduction of the partials: bytes are the CSR,
     # dZ1 and the partials written and read.
-    splits = sparse_grad.strip_splits(lit, indptr)
+    splits = sparse_grad.strip_splits(indptr, cols, 784)
     part = sparse.aligned_zeros(sparse_grad.BLOCKS * 784 * WIDTH, f32).reshape(
         sparse_grad.BLOCKS, -1)
     dw1 = np.empty((784, WIDTH), f32)

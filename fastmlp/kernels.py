@@ -188,6 +188,39 @@ def count_correct(logits, y, count_partial):
     return total
 
 
+@kernel("Tuple((f8, i8))(F[:, ::1], i4[::1], f8[::1], i8[::1])", parallel=True)
+def xent_count(logits, y, loss_partial, count_partial):
+    """(summed cross-entropy of softmax(logits) against labels y, rows whose first maximum is at
+    the label) in one pass, for evaluation: softmax_xent_backward's loss and count_correct's
+    count without writing a gradient. logits (B, K); y (B,) int32 in [0, K); loss_partial and
+    count_partial (>= n_chunks(B),) are scratch (trainer.evaluate says what it saves)."""
+    rows, k = logits.shape
+    chunks = n_chunks(rows)
+    for c in prange(chunks):
+        loss = 0.0
+        hits = 0
+        for i in range(c * CHUNK_ROWS, min(rows, (c + 1) * CHUNK_ROWS)):
+            m = logits[i, 0]
+            best = 0
+            for j in range(1, k):
+                if logits[i, j] > m:
+                    m = logits[i, j]
+                    best = j
+            s = 0.0
+            for j in range(k):
+                s += np.exp(logits[i, j] - m)
+            label = y[i]
+            loss += np.log(s) + m - logits[i, label]
+            hits += best == label
+        loss_partial[c] = loss
+        count_partial[c] = hits
+    total, correct = 0.0, 0
+    for c in range(chunks):
+        total += loss_partial[c]
+        correct += count_partial[c]
+    return total, correct
+
+
 @kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, i8, i8)", parallel=True)
 def gather_rows(xb, yb, x, y, index, side, shift, key):
     """xb[i] = x[index[i]], yb[i] = y[index[i]]: assemble a shuffled minibatch in place.
@@ -258,9 +291,12 @@ def transpose(out, x):
 # Serial loops: ~100k-500k parameters are one pass over memory, which the loops vectorise.
 # Scalars derived from the hyper-parameters are computed once in float64, as PyTorch computes
 # them in Python floats, then rounded to the array's type.
+# Each update (and the moving average) is a jit.ready group of its own, named after it, made
+# ready by the optimizer (the trainer) that calls it: a run loads only its own, where loading a
+# kernel from numba's cache takes ~8 ms of start-up (14 core kernels 95-137 ms, breakdown.py).
 
 
-@kernel("void(F[::1], F[::1], F, F)")
+@kernel("void(F[::1], F[::1], F, F)", group="sgd_update")
 def sgd_update(params, grads, lr, weight_decay):
     """params -= lr * (grads + weight_decay * params) over the whole flat parameter buffer
     (torch.optim.SGD without momentum)."""
@@ -268,7 +304,7 @@ def sgd_update(params, grads, lr, weight_decay):
         params[i] -= lr * (grads[i] + weight_decay * params[i])
 
 
-@kernel("void(F[::1], F[::1], F[::1], F, F, F, b1)")
+@kernel("void(F[::1], F[::1], F[::1], F, F, F, b1)", group="momentum_update")
 def momentum_update(params, grads, velocity, lr, momentum, weight_decay, nesterov):
     """SGD with momentum (torch.optim.SGD with momentum > 0, dampening 0), in one pass:
 
@@ -286,7 +322,8 @@ def momentum_update(params, grads, velocity, lr, momentum, weight_decay, nestero
         params[i] -= lr * (g + momentum * vel if nesterov else vel)
 
 
-@kernel("void(F[::1], F[::1], F[::1], F[::1], F, F, F, F, F, b1, i8)", error_model="numpy")
+@kernel("void(F[::1], F[::1], F[::1], F[::1], F, F, F, F, F, b1, i8)", error_model="numpy",
+        group="adam_update")
 def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
     """Adam (decoupled False, torch.optim.Adam) or AdamW (decoupled True, torch.optim.AdamW),
     in one pass; step is the 1-based count of this update, m and v start at zero.
@@ -321,7 +358,7 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoup
         params[i] = p - step_size * (mi / (np.sqrt(vi) / c2_sqrt + eps))
 
 
-@kernel("void(F[::1], F[::1], f8, i8)")
+@kernel("void(F[::1], F[::1], f8, i8)", group="ema_update")
 def ema_update(ema, params, decay, step):
     """ema = d * ema + (1 - d) * params after optimizer update number `step` (1-based), with the
     decay warmed up as d = min(decay, (1 + step) / (10 + step)) (tf.train.ExponentialMovingAverage

@@ -113,7 +113,8 @@ class SparseFirst:
         self.kept = kept
         self.rows = SparseRows(x)
         self.all_rows = np.arange(len(x))
-        self.splits = sparse_grad.strip_splits(x, self.rows.indptr)  # (N, STRIPS + 1)
+        self.splits = sparse_grad.strip_splits(self.rows.indptr, self.rows.cols,  # (N, STRIPS + 1)
+                                                 x.shape[1])
         # (BLOCKS, n_in * WIDTH): each block's partial weight gradient, rows 64-byte aligned
         self.part = aligned_zeros(sparse_grad.BLOCKS * x.shape[1] * WIDTH,
                                   x.dtype).reshape(sparse_grad.BLOCKS, -1)

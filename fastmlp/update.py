@@ -15,14 +15,17 @@ class Optimizer:
     """The common part: per-optimizer state arrays (flat, the parameters' length) and a step
     count, both saved in checkpoints so that a resumed run continues bit for bit.
 
-    `kernel_name` names the kernels.py function of the update; `self.kernel` is that function,
-    bound when the optimizer is made (profile.py times the update by swapping it).
+    `kernel_name` names the kernels.py function of the update (and its jit.ready group);
+    `self.kernel` is that function, made ready and bound when the optimizer is made (profile.py
+    times the update by swapping it).
     """
     state_names = ()
     kernel_name = None
 
     def __init__(self, model, weight_decay=0.0):
         from . import kernels  # here, not at module import: see the module docstring
+        from .jit import ready
+        ready(model.dtype, self.kernel_name)
         self.kernel = getattr(kernels, self.kernel_name)
         self.weight_decay = float(weight_decay)
         self.steps = 0

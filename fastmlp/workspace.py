@@ -25,7 +25,6 @@ def buffer_shapes(sizes, dtype, rows, *, backward=True, gather=True, columns=Non
         "acts": [((rows, w), dtype) for w in widths],  # (B, H_l); last: logits
         "deltas": [((rows, w), dtype) for w in widths] if backward else None,  # (B, H_l) dL/dz
         "partial": ((n_chunks(rows), max(widths)), dtype),  # per-chunk sums
-        "scratch_db": ((widths[-1],), dtype),  # bias gradient of a loss-only pass
         "loss_partial": ((n_chunks(rows),), np.float64),  # (chunks,)
         "count_partial": ((n_chunks(rows),), np.int64),  # (chunks,)
     }
@@ -59,8 +58,8 @@ class Workspace:
             ready(model.dtype)
             shapes = buffer_shapes(model.sizes, model.dtype, rows, backward=backward,
                                    gather=gather, columns=columns)
-            self.x, self.y, self.acts, self.deltas, self.partial, self.scratch_db, \
-                self.loss_partial, self.count_partial = (_zeros(spec) for spec in shapes.values())
+            self.x, self.y, self.acts, self.deltas, self.partial, self.loss_partial, \
+                self.count_partial = (_zeros(spec) for spec in shapes.values())
         else:
             self.x = None if _parent.x is None else _parent.x[:rows]
             self.y = None if _parent.y is None else _parent.y[:rows]
@@ -68,7 +67,6 @@ class Workspace:
             self.deltas = None if _parent.deltas is None else [d[:rows] for d in _parent.deltas]
             # Kernels use only the first n_chunks(rows) rows of the scratch buffers.
             self.partial = _parent.partial
-            self.scratch_db = _parent.scratch_db
             self.loss_partial = _parent.loss_partial
             self.count_partial = _parent.count_partial
 

@@ -6,6 +6,7 @@ import json
 import struct
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +36,15 @@ def cli_argv(*args, register=None):
     else:
         command = [sys.executable, "-c", REGISTER_AND_RUN, json.dumps(register)]
     return command + [str(a) for a in args]
+
+
+def run_python(code):
+    """`python -c code` in a fresh process at the top of the repository, run to its end; its
+    exit status must be 0. Returns (stdout, stderr)."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, proc.stderr
 
 
 def run_cli(*args, register=None, cwd=None, env=None, timeout=300):

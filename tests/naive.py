@@ -196,3 +196,19 @@ def csr_matmul(x, w):
 def csr_weight_grad(x, dz):
     """sparse_grad.csr_weight_grad then reduce_weight_grad: x^T @ dz, x dense."""
     return x.T @ dz
+
+
+def to_csr(x):
+    """csr.to_csr: (indptr, columns, values) of the nonzeros of x, row by row in column order."""
+    rows, cols = np.nonzero(x)
+    indptr = np.searchsorted(rows, np.arange(len(x) + 1))
+    return indptr, cols, x[rows, cols]
+
+
+def strip_splits(x, strips):
+    """sparse_grad.strip_splits: where each row's nonzeros of each column strip start and end
+    (as offsets into to_csr's arrays)."""
+    indptr = to_csr(x)[0]
+    bounds = [x.shape[1] * s // strips for s in range(strips + 1)]
+    return np.stack([indptr[:-1] + np.count_nonzero(x[:, :b], axis=1) for b in bounds[:-1]]
+                    + [indptr[1:]], axis=1)

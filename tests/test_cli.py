@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import error_line, run_cli
+from .helpers import error_line, run_cli, run_python
 
 
 def test_train_writes_json_history_and_prints_a_summary(tmp_path):
@@ -89,3 +89,15 @@ def test_the_process_ends_with_the_status_of_main_and_its_output_flushed():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1], env=buffered, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (3, "out", "err")
+
+
+def test_a_quiet_bar_takes_the_calls_without_importing_tqdm():
+    code = ("import sys\nfrom fastmlp.cli.progress import epoch_bar, run_bar\n"
+            "for make in (epoch_bar, run_bar):\n"
+            "    with make(3, True) as bar:\n"
+            "        bar.set_description('x'); bar.set_postfix(val='1%'); "
+            "bar.set_postfix_str('y'); bar.update()\n"
+            "        bar.write('kept', file=sys.stderr)\n"
+            "print('tqdm' in sys.modules)\n")
+    out, err = run_python(code)
+    assert out.strip() == "False" and err == "kept\nkept\n"

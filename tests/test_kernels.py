@@ -106,6 +106,22 @@ def test_count_correct(rng, rows, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", ROWS)
+def test_xent_count(rng, rows, dtype):
+    logits = (5 * rng.normal(size=(rows, 10))).astype(dtype)
+    logits[0, :] = 1  # a tie: the first maximum counts, as in count_correct
+    logits[-1, 3] = 1e4  # a huge logit stays finite
+    y = rng.integers(0, 10, rows).astype(np.int32)
+    y[rows // 2] = logits[rows // 2].argmax()  # at least one hit
+    chunks = n_chunks(rows)
+    loss, count = kernels.xent_count(logits, y, np.zeros(chunks), np.zeros(chunks, np.int64))
+    assert count == naive.count_correct(logits, y) and count >= 1
+    np.testing.assert_allclose(loss / rows, naive.xent_loss(logits.astype(np.float64), y),
+                               **TOL[dtype])
+    assert np.isfinite(loss)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_gather_rows(rng, dtype):
     x = rng.random((500, 784)).astype(dtype)
     y = rng.integers(0, 10, 500).astype(np.int32)

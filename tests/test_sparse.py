@@ -4,7 +4,7 @@ through them against the plain path."""
 import numpy as np
 import pytest
 
-from fastmlp import paths, sparse
+from fastmlp import csr, paths, sparse, sparse_grad
 from fastmlp.data import Dataset, Split
 from fastmlp.model import MLP
 from fastmlp.settings import TrainConfig
@@ -19,6 +19,27 @@ from .helpers import sparse_dataset, sparse_inputs
 pytestmark = pytest.mark.usefixtures("kernels_ready")
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, cols", [(1, 5), (9, 70), (300, 784)])
+def test_to_csr_matches_its_numpy_twin(rows, cols, dtype):
+    x = sparse_inputs(np.random.default_rng(rows), rows, cols, 0.2, dtype)
+    for got, want in zip(csr.to_csr(x), naive.to_csr(x)):
+        np.testing.assert_array_equal(got, want)
+    indptr, cols_, vals = csr.to_csr(x)
+    assert (indptr.dtype, cols_.dtype, vals.dtype) == (np.int64, np.uint16, x.dtype)
+    # A strided view (not C-contiguous) gives what its copy gives.
+    for got, want in zip(csr.to_csr(x[:, ::2]), naive.to_csr(x[:, ::2])):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("rows, cols", [(1, 5), (9, 70), (300, 784)])
+def test_strip_splits_match_their_numpy_twin(rows, cols):
+    x = sparse_inputs(np.random.default_rng(rows), rows, cols, 0.2, np.float32)
+    indptr, cs, _ = csr.to_csr(x)
+    np.testing.assert_array_equal(sparse_grad.strip_splits(indptr, cs, cols),
+                                  naive.strip_splits(x, sparse_grad.STRIPS))
 
 
 def forward_chunk(x, start, stop, seed=0):

@@ -11,7 +11,7 @@ from fastmlp.model import MLP
 from fastmlp.settings import RunOptions
 from fastmlp.trainer import make_trainer
 
-from .helpers import make_dataset
+from .helpers import make_dataset, run_python
 
 
 def losses(result):
@@ -170,3 +170,15 @@ def test_short_real_mnist_run(mnist):
     assert result.final.val_acc > 0.91
     assert result.final.test_acc > 0.91
     assert result.history[1].train_loss < result.history[0].train_loss
+
+
+def test_a_run_loads_only_its_own_optimizer_kernel():
+    """Each update is a kernel group of its own (a cached kernel takes ~8 ms to load): a
+    momentum run with a moving average readies momentum_update and ema_update, not the others.
+    In a fresh process: the suite's kernel tests ready every group."""
+    code = ("import numpy as np\nfrom fastmlp import TrainConfig, jit, train\n"
+            "from tests.helpers import make_dataset\n"
+            "train(TrainConfig(layers=(8,), epochs=1, batch_size=64, optimizer='momentum', "
+            "ema=0.9), make_dataset(dtype=np.float32))\n"
+            "print(sorted(g for g, _ in jit._READY if g.endswith('_update')))\n")
+    assert run_python(code)[0].strip() == "['ema_update', 'momentum_update']"

@@ -149,7 +149,8 @@ def run(args):
         dry_run(config, options, dataset, max_memory)
         return
     from ..plan import check_fits, plan_for
-    check_fits(plan_for(config, dataset), max_memory)  # before the progress bar: one line
+    plan = plan_for(config, dataset)
+    check_fits(plan, max_memory)  # before the progress bar: one line
     # A resumed run goes on writing to its checkpoint unless --save names another file.
     save = getattr(args, "save", None) or (args.resume if resume is not None else None)
     done = len(resume.history) if resume is not None else 0
@@ -162,7 +163,7 @@ def run(args):
 
         result = train(config, dataset, on_epoch, options=options, save_path=save,
                        checkpoint_every=getattr(args, "checkpoint_every", 0), resume=resume,
-                       interrupt_path=save or INTERRUPT_PATH, max_memory=max_memory)
+                       interrupt_path=save or INTERRUPT_PATH, max_memory=max_memory, plan=plan)
     print(summary_line(result))
     out = getattr(args, "out", None)
     if out is not None:
