@@ -132,7 +132,8 @@ def _paths(config, dataset):
         not config.augment_shift and not affine
     sizes = (x.shape[1], *config.layers, dataset.n_classes)
     name, kept = paths.choose(sizes, x, in_place=in_place, rows=config.batch_size,
-                              shift=config.augment_shift, affine=affine, dropout=config.dropout)
+                              shift=config.augment_shift, affine=affine, dropout=config.dropout,
+                              smoothing=config.label_smoothing)
     if name in ("fused", "sparse"):  # CSR copies of the training and validation inputs
         sparse_copies = fused.csr_bytes(x) + fused.csr_bytes(dataset.val.x)
     if name == "fused":
