@@ -56,7 +56,7 @@ def cases():
                           3 * z.nbytes),
         "softmax_xent_backward": (
             lambda: kernels.softmax_xent_backward(dlogits, b[:CLASSES], partial, loss_partial,
-                                                  logits, y),
+                                                  logits, y, 0.0),
             ROWS, 2 * logits.nbytes),
         "count_correct": (lambda: kernels.count_correct(logits, y, count_partial), ROWS,
                           logits.nbytes),

@@ -5,9 +5,10 @@ from numpy import matmul
 from .kernels import relu_backward, softmax_xent_backward
 
 
-def backward(model, ws, x_t, y, scale=1.0, first=None):
+def backward(model, ws, x_t, y, scale=1.0, first=None, smoothing=0.0):
     """Gradients of the mean cross-entropy of the last forward(model, ws, x) against labels y
-    (B,); returns that loss. Every parameter gradient is overwritten, so no zeroing is needed.
+    (B,), smoothed by `smoothing` (kernels.softmax_xent_backward); returns that loss. Every
+    parameter gradient is overwritten, so no zeroing is needed.
 
     x_t (n_in, B) is the input transposed: the view x.T, or a contiguous copy, with which the
     first layer's weight-gradient matmul runs ~15% faster (OpenBLAS, 48,000 rows, 2 threads).
@@ -17,7 +18,7 @@ def backward(model, ws, x_t, y, scale=1.0, first=None):
     dz) writes model.dweights[0] (prune.py).
     """
     loss = softmax_xent_backward(ws.deltas[-1], model.dbiases[-1], ws.partial, ws.loss_partial,
-                                 ws.logits, y)
+                                 ws.logits, y, smoothing)
     for k in range(model.n_layers - 1, -1, -1):
         if k == 0 and first is not None:
             first.weight_grad(model, x_t, ws.deltas[0])

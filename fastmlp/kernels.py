@@ -125,18 +125,22 @@ def relu_backward(dz, db, partial, a, scale):
     _sum_partials(db, partial[:chunks, :width])
 
 
-@kernel("f8(F[:, ::1], F[::1], F[:, ::1], f8[::1], F[:, ::1], i4[::1])", parallel=True)
-def softmax_xent_backward(dlogits, db, partial, loss_partial, logits, y):
+@kernel("f8(F[:, ::1], F[::1], F[:, ::1], f8[::1], F[:, ::1], i4[::1], f8)", parallel=True)
+def softmax_xent_backward(dlogits, db, partial, loss_partial, logits, y, smoothing):
     """Mean cross-entropy of softmax(logits) against labels y, and its gradient, in one pass.
 
-    Writes dlogits = (softmax(logits) - onehot(y)) / B and db = dlogits summed over the batch;
-    returns the mean loss. The row maximum is subtracted before exp, so huge logits stay finite.
-    logits, dlogits (B, K); y (B,) int32 in [0, K); partial (>= n_chunks(B), >= K) and
-    loss_partial (>= n_chunks(B),) are scratch.
+    The target of row i is (1 - smoothing) * onehot(y[i]) + smoothing / K (label smoothing;
+    smoothing 0 is the plain one-hot target, computed exactly as before smoothing existed).
+    Writes dlogits = (softmax(logits) - target) / B and db = dlogits summed over the batch;
+    returns the mean loss against that target. The row maximum is subtracted before exp, so
+    huge logits stay finite. logits, dlogits (B, K); y (B,) int32 in [0, K); partial
+    (>= n_chunks(B), >= K) and loss_partial (>= n_chunks(B),) are scratch.
     """
     rows, k = logits.shape
     chunks = n_chunks(rows)
     inv_rows = 1.0 / rows
+    hit = (1.0 - smoothing) * inv_rows  # the label's share of the target, over B
+    spread = smoothing / k * inv_rows  # every class's share, over B
     for c in prange(chunks):
         acc = partial[c, :k]
         acc[:] = 0
@@ -152,11 +156,20 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, logits, y):
                 s += e
             label = y[i]
             loss += np.log(s) + m - logits[i, label]
+            if smoothing > 0:
+                # -sum_j target_j log p_j = plain loss + smoothing * (z_label - mean_j z_j);
+                # kept out of the plain path, so that smoothing 0 rounds as it always did.
+                z = 0.0
+                for j in range(k):
+                    z += logits[i, j]
+                loss += smoothing * (logits[i, label] - z / k)
             scale = inv_rows / s
             for j in range(k):
                 g = dlogits[i, j] * scale
                 if j == label:
-                    g -= inv_rows
+                    g -= hit
+                if smoothing > 0:
+                    g -= spread
                 dlogits[i, j] = g
                 acc[j] += g
         loss_partial[c] = loss

@@ -26,14 +26,16 @@ from .kernels import transpose
 PRUNE_MIN_ROWS = 8192
 
 
-def choose(sizes, x, *, in_place, rows=None, shift=0, affine=False, dropout=0.0, plain=False):
+def choose(sizes, x, *, in_place, rows=None, shift=0, affine=False, dropout=0.0, plain=False,
+           smoothing=0.0):
     """(name, kept columns or None) of the path for an MLP of `sizes` trained on x (N, n_in):
     in_place, full batch read in place (no minibatch gather, no augmentation); rows, the
     minibatch's rows (None: the whole split); shift, the shift augmentation's reach; affine,
-    whether affine augmentation is on."""
+    whether affine augmentation is on; smoothing, the label smoothing (which the fused pass's
+    loss does not do)."""
     if plain:
         return "plain", None
-    if in_place and dropout == 0 and fused.applies(sizes, x):
+    if in_place and dropout == 0 and smoothing == 0 and fused.applies(sizes, x):
         return "fused", None
     if affine:  # affine maps can light any pixel: prune none
         return "plain", None

@@ -132,7 +132,8 @@ def _paths(config, dataset):
         not config.augment_shift and not affine
     sizes = (x.shape[1], *config.layers, dataset.n_classes)
     name, kept = paths.choose(sizes, x, in_place=in_place, rows=config.batch_size,
-                              shift=config.augment_shift, affine=affine, dropout=config.dropout)
+                              shift=config.augment_shift, affine=affine, dropout=config.dropout,
+                              smoothing=config.label_smoothing)
     if name in ("fused", "sparse"):  # CSR copies of the training and validation inputs (the
         # fused pass's with int32 copies of the labels)
         sparse_copies = sum(fused.csr_bytes(split, labels=name == "fused")

@@ -44,7 +44,9 @@ def differences(contestant, config):
         ignored = [name for name, value in (("schedule", config.schedule != "constant"),
                                             ("warm-up", config.warmup),
                                             ("shift augmentation", config.augment_shift),
-                                            ("dropout", config.dropout)) if value]
+                                            ("dropout", config.dropout),
+                                            ("label smoothing", config.label_smoothing))
+                   if value]
         text = "its default Adam (lr 1e-3, L2 1e-4, Glorot init)"
         return text + (f"; no {', '.join(ignored + extras)}" if ignored + extras else "")
     missing = f"no {', '.join(extras)}" if extras and contestant != "fastmlp" else ""

@@ -130,7 +130,7 @@ def race_torch(config, threads, compiled=False):
                         config.lr_step_epochs, config.lr_gamma)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: schedule.lr(step) / config.lr)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     shifted = _shifter(config.augment_shift, 28) if config.augment_shift else None
 
     def train_epoch():

@@ -241,6 +241,8 @@ SETTINGS = (
             "decay (adamw)"),
     Setting("dropout", 0.0, Real(0, 1, closed="left"),
             "probability of dropping a hidden unit while training (inverted dropout)"),
+    Setting("label_smoothing", 0.0, Real(0, 1, closed="left"), "train against the target "
+            "(1 - EPS) * onehot(label) + EPS / classes; evaluation stays plain cross-entropy"),
     Setting("augment_shift", 0, Integer(0), "shift each training image by up to K pixels "
             "(with affine augmentation: by a uniform real amount in [-K, K], bilinear)"),
     Setting("augment_rotate", 0.0, Real(0, 180), "affine augmentation: rotate each training "

@@ -61,17 +61,21 @@ class Trainer:
     draws exactly what the uninterrupted run would have.
 
     affine: (rotate degrees, scale, shear degrees) of augment.gather_affine, or all zero.
+    label_smoothing: the training loss's target is (1 - it) * onehot + it / classes (the
+    fused pass has no smoothing: paths.choose then takes another path); evaluation is plain.
     ema > 0 keeps an exponential moving average of the weights in `self.averaged` (an MLP
     beside `model`), updated after every step; `evaluated` is the model evaluation uses.
     """
 
     def __init__(self, model, optimizer, schedule, x, y, batch_size, rng, *, dropout=0.0,
-                 augment_shift=0, affine=(0.0, 0.0, 0.0), ema=0.0, seed=0, plain=False):
+                 augment_shift=0, affine=(0.0, 0.0, 0.0), ema=0.0, seed=0, plain=False,
+                 label_smoothing=0.0):
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         self.x, self.y, self.rng = x, y, rng
         n = len(y)
         self.batch_size = n if batch_size is None else min(batch_size, n)
         self.keep = 1.0 - dropout
+        self.smoothing = float(label_smoothing)
         self.shift = augment_shift
         self.affine = tuple(map(float, affine)) if augment.affine_on(*affine) else None
         self.side = math.isqrt(x.shape[1])
@@ -89,7 +93,8 @@ class Trainer:
         # The fastest exact path that serves (paths.py); `path` says which runs.
         name, kept = paths.choose(model.sizes, x, in_place=self.in_place,
                                   rows=self.batch_size, shift=augment_shift,
-                                  affine=bool(self.affine), dropout=dropout, plain=plain)
+                                  affine=bool(self.affine), dropout=dropout, plain=plain,
+                                  smoothing=self.smoothing)
         # The workspace first: it makes the core kernels ready (build's transpose is one).
         self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
                             columns=None if kept is None else kept.size)
@@ -106,7 +111,7 @@ class Trainer:
         """One forward -> backward -> update; returns (loss, correct) of the pre-update model."""
         forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps, self.first)
         correct = count_correct(ws.logits, y, ws.count_partial)
-        loss = backward(self.model, ws, x_t, y, 1.0 / self.keep, self.first)
+        loss = backward(self.model, ws, x_t, y, 1.0 / self.keep, self.first, self.smoothing)
         self.update()
         return loss, correct
 
@@ -224,7 +229,8 @@ def _make_trainer(config, dataset, plain):
                    np.random.default_rng(shuffle_seed), dropout=config.dropout,
                    augment_shift=config.augment_shift,
                    affine=(config.augment_rotate, config.augment_scale, config.augment_shear),
-                   ema=config.ema, seed=config.seed, plain=plain)
+                   ema=config.ema, seed=config.seed, plain=plain,
+                   label_smoothing=config.label_smoothing)
 
 
 @contextmanager

@@ -48,18 +48,23 @@ def softmax(logits):
     return e / e.sum(axis=1, keepdims=True)
 
 
-def xent_loss(logits, y):
+def smoothed_target(y, classes, smoothing=0.0):
+    """(1 - smoothing) * onehot(y) + smoothing / classes, (B, classes)."""
+    target = np.full((len(y), classes), smoothing / classes)
+    target[np.arange(len(y)), y] += 1 - smoothing
+    return target
+
+
+def xent_loss(logits, y, smoothing=0.0):
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    return -log_p[np.arange(len(y)), y].mean()
+    return -(smoothed_target(y, logits.shape[1], smoothing) * log_p).sum(axis=1).mean()
 
 
-def softmax_xent_backward(logits, y):
+def softmax_xent_backward(logits, y, smoothing=0.0):
     """(dlogits, db, mean loss)."""
-    dlogits = softmax(logits)
-    dlogits[np.arange(len(y)), y] -= 1
-    dlogits /= len(y)
-    return dlogits, dlogits.sum(axis=0), xent_loss(logits, y)
+    dlogits = (softmax(logits) - smoothed_target(y, logits.shape[1], smoothing)) / len(y)
+    return dlogits, dlogits.sum(axis=0), xent_loss(logits, y, smoothing)
 
 
 def count_correct(logits, y):
@@ -160,14 +165,15 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoup
     return params - lr * m_hat / denom, m, v
 
 
-def loss_of(weights, biases, x, y):
-    """Mean cross-entropy of the MLP given by per-layer weights and biases."""
+def loss_of(weights, biases, x, y, smoothing=0.0):
+    """Mean cross-entropy (label-smoothed by `smoothing`) of the MLP given by per-layer weights
+    and biases."""
     a = x
     for k, (w, b) in enumerate(zip(weights, biases)):
         a = a @ w + b
         if k < len(weights) - 1:
             a = np.maximum(a, 0)
-    return xent_loss(a, y)
+    return xent_loss(a, y, smoothing)
 
 
 def fused_step(x, y, w1, b1, w2, b2):

@@ -17,7 +17,7 @@ from .helpers import make_dataset
 
 @pytest.mark.parametrize("settings", [
     dict(batch_size=64, optimizer="adamw", weight_decay=1e-3, dropout=0.2, augment_shift=1,
-         schedule="cosine", warmup=1.0),
+         schedule="cosine", warmup=1.0, label_smoothing=0.1),
     dict(batch_size=64, optimizer="momentum", augment_rotate=10.0, augment_scale=0.1,
          augment_shear=5.0, augment_shift=1, ema=0.9, patience=3),
     dict(batch_size=None, optimizer="momentum", nesterov=True, patience=2),

@@ -71,6 +71,7 @@ def test_cli_resume_continues_a_checkpoint(tmp_path):
 @pytest.mark.parametrize("args, words", [
     (["--optimizer", "rmsprop"], "--optimizer"),
     (["--dropout", "1"], "--dropout"),
+    (["--label-smoothing", "1"], "--label-smoothing"),
     (["--weight-decay", "-1"], "--weight-decay"),
     (["--schedule", "linear"], "--schedule"),
     (["--preset", "slow"], "--preset"),

@@ -3,7 +3,7 @@ training runs through it against the plain BLAS path."""
 import numpy as np
 import pytest
 
-from fastmlp import fused
+from fastmlp import fused, plan
 from fastmlp.fused import BLOCK_ROWS
 from fastmlp.model import MLP
 from fastmlp.settings import TrainConfig
@@ -92,3 +92,13 @@ def test_fused_pass_serves_only_narrow_single_layers_on_sparse_inputs():
     assert not fused.applies((64, 17, 10), x)
     assert not fused.applies((64, 10, 10, 10), x)
     assert not fused.applies((64, 10, 10), np.ones_like(x))
+
+
+def test_label_smoothing_takes_the_path_with_a_smoothed_loss():
+    """The fused pass's loss is plain cross-entropy: with label smoothing the trainer and the
+    memory plan both take another path, the same one."""
+    data = sparse_dataset(np.float32)
+    config = TrainConfig(layers=(10,), batch_size=None, label_smoothing=0.1)
+    made = make_trainer(config, data)
+    assert made.fused is None and made.path != "fused pass"
+    assert "sparse inputs" not in plan.plan_for(config, data).memory

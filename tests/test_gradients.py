@@ -16,6 +16,15 @@ EPS = 1e-6
 @pytest.mark.parametrize("sizes", [[6, 4], [6, 5, 4], [8, 7, 5, 4], [9, 8, 7, 6, 5, 4]])
 @pytest.mark.parametrize("init", ["he", "uniform", "glorot"])
 def test_gradients_match_finite_differences(sizes, init):
+    check_finite_differences(sizes, init)
+
+
+@pytest.mark.parametrize("smoothing", [0.1, 0.5])
+def test_label_smoothed_gradients_match_finite_differences(smoothing):
+    check_finite_differences([8, 7, 5, 4], "he", smoothing)
+
+
+def check_finite_differences(sizes, init, smoothing=0.0):
     rng = np.random.default_rng(sum(sizes))
     model = MLP(sizes, np.float64).initialize(init, rng)
     for b in model.biases:  # nonzero biases, so their gradients are exercised off zero too
@@ -26,8 +35,9 @@ def test_gradients_match_finite_differences(sizes, init):
 
     ws = Workspace(model, rows)
     forward(model, ws, x)
-    loss = backward(model, ws, x.T, y)
-    assert loss == pytest.approx(naive.loss_of(model.weights, model.biases, x, y), rel=1e-12)
+    loss = backward(model, ws, x.T, y, smoothing=smoothing)
+    assert loss == pytest.approx(naive.loss_of(model.weights, model.biases, x, y, smoothing),
+                                 rel=1e-12)
 
     tensors = [(p, g) for pair in zip(zip(model.weights, model.dweights),
                                       zip(model.biases, model.dbiases)) for p, g in pair]
@@ -37,9 +47,9 @@ def test_gradients_match_finite_differences(sizes, init):
         for i in range(flat_p.size):
             saved = flat_p[i]
             flat_p[i] = saved + EPS
-            up = naive.loss_of(model.weights, model.biases, x, y)
+            up = naive.loss_of(model.weights, model.biases, x, y, smoothing)
             flat_p[i] = saved - EPS
-            down = naive.loss_of(model.weights, model.biases, x, y)
+            down = naive.loss_of(model.weights, model.biases, x, y, smoothing)
             flat_p[i] = saved
             flat_n[i] = (up - down) / (2 * EPS)
         rel = np.linalg.norm(g - numeric) / max(np.linalg.norm(g) + np.linalg.norm(numeric), 1e-12)

@@ -63,17 +63,18 @@ def test_relu_backward(rng, rows, dtype, scale):
     np.testing.assert_allclose(db, expected_db, rtol=TOL[dtype]["rtol"], atol=1e-5 * rows ** 0.5)
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows", ROWS)
-def test_softmax_xent_backward(rng, rows, dtype):
+def test_softmax_xent_backward(rng, rows, dtype, smoothing):
     logits = (3 * rng.normal(size=(rows, 10))).astype(dtype)
     y = rng.integers(0, 10, rows).astype(np.int32)
     expected_d, expected_db, expected_loss = naive.softmax_xent_backward(
-        logits.astype(np.float64), y)
+        logits.astype(np.float64), y, smoothing)
     dlogits = np.empty_like(logits)
     db = np.full(10, np.nan, dtype)
     loss = kernels.softmax_xent_backward(dlogits, db, scratch(rows, 10, dtype),
-                                         np.zeros(n_chunks(rows)), logits, y)
+                                         np.zeros(n_chunks(rows)), logits, y, smoothing)
     np.testing.assert_allclose(dlogits, expected_d, **TOL[dtype])
     np.testing.assert_allclose(db, expected_db, rtol=1e-4, atol=1e-6)
     assert loss == pytest.approx(expected_loss, rel=1e-5 if dtype == np.float32 else 1e-12)
@@ -86,7 +87,7 @@ def test_softmax_xent_huge_logits_stay_finite(dtype):
     y = np.array([0, 3], np.int32)
     dlogits, db = np.empty_like(logits), np.empty(10, dtype)
     loss = kernels.softmax_xent_backward(dlogits, db, scratch(2, 10, dtype), np.zeros(1),
-                                         logits, y)
+                                         logits, y, 0.0)
     assert np.isfinite(loss) and np.isfinite(dlogits).all() and np.isfinite(db).all()
     # Row 0 is certain and right (no loss); row 1 is certain and wrong (loss ~ big).
     assert loss == pytest.approx(big / 2, rel=1e-6)
@@ -168,7 +169,7 @@ def test_reductions_do_not_depend_on_thread_count(rng):
         numba.set_num_threads(threads)
         d, db = np.empty_like(logits), np.empty(10, np.float32)
         loss = kernels.softmax_xent_backward(d, db, scratch(rows, 10, np.float32),
-                                             np.zeros(n_chunks(rows)), logits, y)
+                                             np.zeros(n_chunks(rows)), logits, y, 0.1)
         results.append((loss, d, db))
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert results[0][0] == results[1][0]

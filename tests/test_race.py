@@ -53,6 +53,28 @@ def test_the_table_says_what_the_peers_leave_out_of_the_recipe():
     assert "no affine augmentation" in differences("torch-compile", config)
     assert "shift augmentation, affine augmentation" in differences("sklearn", config)
     assert differences("torch", TrainConfig(augment_shift=1)) == ""
+    smoothed = TrainConfig(label_smoothing=0.1)
+    assert differences("torch", smoothed) == "" and "label smoothing" in differences("sklearn",
+                                                                                      smoothed)
+
+
+@pytest.mark.usefixtures("kernels_ready")  # the kernel is called directly, without a Workspace
+def test_torch_label_smoothing_is_the_kernels():
+    """The racer's nn.CrossEntropyLoss(label_smoothing=EPS) is the loss and gradient the
+    engine's kernel trains on (float64)."""
+    torch = pytest.importorskip("torch")
+    from fastmlp import kernels
+    rng = np.random.default_rng(3)
+    logits = 3 * rng.normal(size=(37, 10))
+    y = rng.integers(0, 10, 37).astype(np.int32)
+    dlogits, db = np.empty_like(logits), np.empty(10)
+    loss = kernels.softmax_xent_backward(dlogits, db, np.zeros((1, 10)), np.zeros(1), logits, y,
+                                         0.1)
+    t = torch.tensor(logits, requires_grad=True)
+    want = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(t, torch.from_numpy(y).long())
+    want.backward()
+    assert loss == pytest.approx(want.item(), rel=1e-12)
+    np.testing.assert_allclose(dlogits, t.grad.numpy(), rtol=1e-10, atol=1e-15)
 
 
 def test_torch_shifts_the_way_the_gather_kernel_does():

@@ -8,8 +8,10 @@ import pytest
 from fastmlp.errors import FastMLPError
 from fastmlp.schedule import Schedule
 from fastmlp.settings import TrainConfig
-from fastmlp.trainer import train
+from fastmlp.trainer import make_trainer, train
+from fastmlp.workspace import Workspace
 
+from . import naive
 from .helpers import data32, make_dataset
 
 
@@ -66,3 +68,21 @@ def test_early_stopping_restores_the_best_weights():
     from fastmlp.inference import predict_proba
     val_acc = (predict_proba(result.model, data.val.x).argmax(axis=1) == data.val.y).mean()
     assert val_acc == best.val_acc  # the returned model is the best epoch's
+
+
+def test_label_smoothing_trains_on_the_smoothed_loss_and_evaluates_plainly():
+    """One full-batch step: the epoch's training loss is the smoothed cross-entropy of the
+    initial weights (naive twin); validation is the plain cross-entropy of the trained ones."""
+    data = make_dataset(n_features=784, dtype=np.float64)
+    config = TrainConfig(layers=(12,), epochs=1, batch_size=None, dtype="float64",
+                         label_smoothing=0.2)
+    made = make_trainer(config, data, plain=True)
+    x, y = data.train.x, data.train.y
+    initial = [w.copy() for w in made.model.weights], [b.copy() for b in made.model.biases]
+    loss, _ = made.epoch()
+    assert loss == pytest.approx(naive.loss_of(*initial, x, y, 0.2), rel=1e-10)
+    assert loss != pytest.approx(naive.loss_of(*initial, x, y), rel=1e-3)
+    ws = Workspace(made.model, len(data.val.y), gather=False)
+    val_loss = made.evaluator(data.val.x, data.val.y, ws)()[1]
+    want = naive.loss_of(made.model.weights, made.model.biases, data.val.x, data.val.y)
+    assert val_loss == pytest.approx(want, rel=1e-10)
