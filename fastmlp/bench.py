@@ -186,7 +186,8 @@ def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), 
                     trainer = make_trainer(layers, batch_size, data, lr, optimizer=optimizer)
                     val = data.val
                     validate = trainer.evaluator(val.x, val.y, Workspace(
-                        trainer.model, min(EVAL_ROWS, len(val.y)), gather=False))
+                        trainer.model, min(EVAL_ROWS, len(val.y)), backward=False,
+                        gather=False))
 
                     def epoch():
                         trainer.epoch()

@@ -102,7 +102,7 @@ def plan_run(config, n_features, n_classes, n_train, n_val, n_test, paths=None):
         **paths.get("copies", {"transposed inputs": n_train * n_features * itemsize
                                  if in_place else 0}),
         "evaluation workspace": buffer_bytes(buffer_shapes(sizes, dtype, eval_rows,
-                                                           gather=False)),
+                                                           backward=False, gather=False)),
         "best weights": params if config.patience else 0,  # early stopping's copy
         "averaged weights": params if config.ema else 0,
     }

@@ -48,7 +48,7 @@ def race_fastmlp(config, threads):
     with thread_limits(threads):
         trainer = make_trainer(config, dataset)
         rows = max(len(dataset.val), len(dataset.test))
-        ws = Workspace(trainer.model, min(EVAL_ROWS, rows), gather=False)
+        ws = Workspace(trainer.model, min(EVAL_ROWS, rows), backward=False, gather=False)
         _epochs(config, dataset, trainer.epoch,
                 lambda split: evaluate(trainer.evaluated, ws, split.x, split.y)[0])
 

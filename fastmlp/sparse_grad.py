@@ -38,19 +38,6 @@ SUB_ROWS = 32  # rows per sub-block: each chunk and strip walks these rows in tu
 BLOCKS = 4
 
 
-@numba.njit(inline="always")
-def _first_at_least(cs, bound):
-    """The first index of the sorted cs whose column is >= bound (len(cs) if none)."""
-    lo, hi = 0, cs.shape[0]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cs[mid] < bound:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 @kernel("void(i8[:, ::1], i8[::1], u2[::1], i8)", parallel=True, group=GROUP)
 def _strip_splits(splits, indptr, cols, n_in):
     """strip_splits' work, row by row."""
@@ -58,7 +45,8 @@ def _strip_splits(splits, indptr, cols, n_in):
         cs = cols[indptr[i]:indptr[i + 1]]
         splits[i, 0] = indptr[i]
         for s in range(1, splits.shape[1]):
-            splits[i, s] = indptr[i] + _first_at_least(cs, n_in * s // (splits.shape[1] - 1))
+            # The first of the row's sorted columns at or past the strip's start.
+            splits[i, s] = indptr[i] + np.searchsorted(cs, n_in * s // (splits.shape[1] - 1))
 
 
 def strip_splits(indptr, cols, n_in):

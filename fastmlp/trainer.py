@@ -310,7 +310,8 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     model = trainer.evaluated  # evaluated, kept by early stopping, saved and returned
     eval_rows = max(len(val.y), 0 if test is None else len(test.y))
     with _allocating(config, dataset):
-        eval_ws = Workspace(model, min(EVAL_ROWS, eval_rows), gather=False)
+        # Forward only: evaluation's loss and count (xent_count) write no gradient.
+        eval_ws = Workspace(model, min(EVAL_ROWS, eval_rows), backward=False, gather=False)
         validate = trainer.evaluator(val.x, val.y, eval_ws)
         early = EarlyStopping(model, config.early_stop, config.patience)
     history, first_epoch, initial_loss = [], 1, None
