@@ -9,26 +9,22 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import augment, checkpoint, fused, kernels, paths, prune, sparse
+from . import augment, batches, checkpoint, fused, kernels, paths, sparse
 from .backward import backward
 from .data import load_dataset_for
 from .early import EarlyStopping, check_divergence
 from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
 from .forward import forward
 from .jit import ready
-from .kernels import count_correct, gather_rows, step_key, xent_count
+from .kernels import xent_count
 from .model import MLP
 from .plan import check_fits, need_text, plan_for
 from .result import EpochStats, TrainResult
 from .schedule import Schedule
 from .settings import IN_MEMORY, RunOptions, TrainConfig
-from .threads import kernel_threads, thread_limits, threads_in_force
+from .threads import PARALLEL_MIN_ROWS, kernel_threads, thread_limits, threads_in_force
 from .update import make_optimizer
 from .workspace import EVAL_ROWS, Workspace
-
-# Salt of the shift and affine augmentation draws (dropout uses the layer index, which stays
-# far below).
-_SHIFT_SALT = 63
 
 
 def evaluate(model, ws, x, y, first=None):
@@ -100,6 +96,11 @@ class Trainer:
                             columns=None if kept is None else kept.size)
         self.path, self.fused, self.first, self.x_in, self.x_t = paths.build(
             name, kept, model, x, y, in_place=self.in_place)
+        self.gather = batches.Gather(x, y, self.side, augment_shift, self.affine,
+                                     None if self.first is None else self.first.kept, seed)
+        # Gathering one batch ahead on a second thread: see batches.py for what it measured.
+        self.ahead = not self.in_place and self.batch_size < PARALLEL_MIN_ROWS
+        self.slots = None if self.in_place else batches.Slots(self.ws, self.ahead)
         self.order = np.arange(n, dtype=np.int64)
         self.bounds = [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
         # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
@@ -110,8 +111,8 @@ class Trainer:
     def step(self, ws, x, x_t, y):
         """One forward -> backward -> update; returns (loss, correct) of the pre-update model."""
         forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps, self.first)
-        correct = count_correct(ws.logits, y, ws.count_partial)
-        loss = backward(self.model, ws, x_t, y, 1.0 / self.keep, self.first, self.smoothing)
+        loss, correct = backward(self.model, ws, x_t, y, 1.0 / self.keep, self.first,
+                                 self.smoothing)
         self.update()
         return loss, correct
 
@@ -141,24 +142,24 @@ class Trainer:
         if self.position == 0 and len(self.bounds) > 1:
             self.rng.shuffle(self.order)
         loss_sum, correct = self.partial
-        with kernel_threads(self.batch_size):
-            for b in range(self.position, len(self.bounds)):
-                start, stop = self.bounds[b]
-                ws = self.ws.rows_view(stop - start)
-                key = step_key(self.seed, self.optimizer.steps, _SHIFT_SALT)
-                if self.affine is not None:
-                    augment.gather_affine(ws.x, ws.y, self.x, self.y, self.order[start:stop],
-                                          self.side, *self.affine, float(self.shift), key)
-                elif self.first is None:
-                    gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop], self.side,
-                                self.shift, key)
-                else:  # minibatches prune columns or nothing
-                    prune.gather_columns(ws.x, ws.y, self.x, self.y, self.order[start:stop],
-                                         self.first.kept, self.side, self.shift, key)
-                loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)
+        first, steps = self.position, self.optimizer.steps
+        bounds, slots, order = self.bounds, self.slots, self.order
+
+        def fill(b, slot):  # batch b, trained on by step `steps + b - first`
+            start, stop = bounds[b]
+            xb, _, yb = slots.view(slot, stop - start)
+            self.gather(xb, yb, order[start:stop], steps + b - first)
+
+        with kernel_threads(self.batch_size), \
+                batches.feed(fill, first, len(bounds), self.ahead) as feed:
+            for b in range(first, len(bounds)):
+                start, stop = bounds[b]
+                xb, xb_t, yb = slots.view(feed.take(b), stop - start)
+                loss, hits = self.step(self.ws.rows_view(stop - start), xb, xb_t, yb)
+                feed.done(b)
                 loss_sum += loss * (stop - start)
                 correct += hits
-                if self.stop_requested and b + 1 < len(self.bounds):
+                if self.stop_requested and b + 1 < len(bounds):
                     self.position, self.partial = b + 1, (loss_sum, correct)
                     return None
         self.position, self.partial = 0, (0.0, 0)
