@@ -22,7 +22,7 @@ from .plan import check_fits, need_text, plan_for
 from .result import EpochStats, TrainResult
 from .schedule import Schedule
 from .settings import IN_MEMORY, RunOptions, TrainConfig
-from .threads import PARALLEL_MIN_ROWS, kernel_threads, thread_limits, threads_in_force
+from .threads import kernel_threads, thread_limits, threads_in_force
 from .update import make_optimizer
 from .workspace import EVAL_ROWS, Workspace
 
@@ -98,11 +98,11 @@ class Trainer:
             name, kept, model, x, y, in_place=self.in_place)
         self.gather = batches.Gather(x, y, self.side, augment_shift, self.affine,
                                      None if self.first is None else self.first.kept, seed)
-        # Gathering one batch ahead on a second thread: see batches.py for what it measured.
-        self.ahead = not self.in_place and self.batch_size < PARALLEL_MIN_ROWS
-        self.slots = None if self.in_place else batches.Slots(self.ws, self.ahead)
         self.order = np.arange(n, dtype=np.int64)
-        self.bounds = [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
+        # Per minibatch, made once: (its workspace rows, its view of the shuffled order, which
+        # shuffles in place).
+        self.batches = [(self.ws.rows_view(min(s + self.batch_size, n) - s),
+                         self.order[s:s + self.batch_size]) for s in range(0, n, self.batch_size)]
         # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
         # keeps its place and running sums so that it can be finished, also after a resume.
         self.stop_requested = False
@@ -139,27 +139,18 @@ class Trainer:
                 else:
                     loss, correct = self.step(self.ws, self.x_in, self.x_t, self.y)
             return loss, correct / len(self.y)
-        if self.position == 0 and len(self.bounds) > 1:
+        if self.position == 0 and len(self.batches) > 1:
             self.rng.shuffle(self.order)
         loss_sum, correct = self.partial
         first, steps = self.position, self.optimizer.steps
-        bounds, slots, order = self.bounds, self.slots, self.order
-
-        def fill(b, slot):  # batch b, trained on by step `steps + b - first`
-            start, stop = bounds[b]
-            xb, _, yb = slots.view(slot, stop - start)
-            self.gather(xb, yb, order[start:stop], steps + b - first)
-
-        with kernel_threads(self.batch_size), \
-                batches.feed(fill, first, len(bounds), self.ahead) as feed:
-            for b in range(first, len(bounds)):
-                start, stop = bounds[b]
-                xb, xb_t, yb = slots.view(feed.take(b), stop - start)
-                loss, hits = self.step(self.ws.rows_view(stop - start), xb, xb_t, yb)
-                feed.done(b)
-                loss_sum += loss * (stop - start)
+        with kernel_threads(self.batch_size):
+            for b in range(first, len(self.batches)):
+                ws, index = self.batches[b]
+                self.gather(ws.x, ws.y, index, steps + b - first)
+                loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)
+                loss_sum += loss * ws.rows
                 correct += hits
-                if self.stop_requested and b + 1 < len(bounds):
+                if self.stop_requested and b + 1 < len(self.batches):
                     self.position, self.partial = b + 1, (loss_sum, correct)
                     return None
         self.position, self.partial = 0, (0.0, 0)
