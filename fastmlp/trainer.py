@@ -32,7 +32,7 @@ def evaluate(model, ws, x, y, first=None):
     rows. With `first` (sparse.SparseRows), x is the row indices of its CSR copy of the inputs.
     The loss and the count come from one kernel that writes no gradient (xent_count): the deep
     run's validation pass (12,000 rows, sparse forward, 2 threads, 15 in turns in one locked
-    command) took 23.6 ms at best with count_correct and softmax_xent_backward, 20.8 ms so."""
+    command) took 23.6 ms at best with a count kernel and softmax_xent_backward, 20.8 ms so."""
     correct, loss_sum = 0, 0.0
     with kernel_threads(min(ws.rows, len(y))):
         for start in range(0, len(y), ws.rows):
