@@ -101,7 +101,7 @@ class Trainer:
         self.order = np.arange(n, dtype=np.int64)
         # Per minibatch, made once: (its workspace rows, its view of the shuffled order, which
         # shuffles in place).
-        self.batches = [(self.ws.rows_view(min(s + self.batch_size, n) - s),
+        self.minibatches = [(self.ws.rows_view(min(s + self.batch_size, n) - s),
                          self.order[s:s + self.batch_size]) for s in range(0, n, self.batch_size)]
         # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
         # keeps its place and running sums so that it can be finished, also after a resume.
@@ -139,18 +139,18 @@ class Trainer:
                 else:
                     loss, correct = self.step(self.ws, self.x_in, self.x_t, self.y)
             return loss, correct / len(self.y)
-        if self.position == 0 and len(self.batches) > 1:
+        if self.position == 0 and len(self.minibatches) > 1:
             self.rng.shuffle(self.order)
         loss_sum, correct = self.partial
         first, steps = self.position, self.optimizer.steps
         with kernel_threads(self.batch_size):
-            for b in range(first, len(self.batches)):
-                ws, index = self.batches[b]
+            for b in range(first, len(self.minibatches)):
+                ws, index = self.minibatches[b]
                 self.gather(ws.x, ws.y, index, steps + b - first)
                 loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)
                 loss_sum += loss * ws.rows
                 correct += hits
-                if self.stop_requested and b + 1 < len(self.batches):
+                if self.stop_requested and b + 1 < len(self.minibatches):
                     self.position, self.partial = b + 1, (loss_sum, correct)
                     return None
         self.position, self.partial = 0, (0.0, 0)

@@ -98,13 +98,14 @@ def test_allocation_check_would_catch_an_allocation():
 def test_minibatches_cover_every_sample_and_reshuffle():
     data = make_dataset(n_train=600, dtype=np.float32)
     trainer = make_trainer(TrainConfig(layers=(8,), batch_size=256), data)
-    assert [ws.rows for ws, _ in trainer.batches] == [256, 256, 88]  # the partial one is used
+    assert [ws.rows for ws, _ in trainer.minibatches] == [256, 256, 88]  # partial one used
     trainer.epoch()
     first = trainer.order.copy()
     trainer.epoch()
     assert sorted(first) == list(range(600)) and not np.array_equal(first, trainer.order)
     # The batches' index lists are views of the order, so they follow its reshuffling.
-    np.testing.assert_array_equal(np.concatenate([i for _, i in trainer.batches]), trainer.order)
+    indices = np.concatenate([index for _, index in trainer.minibatches])
+    np.testing.assert_array_equal(indices, trainer.order)
 
 
 def test_batch_larger_than_the_training_set_is_full_batch():
