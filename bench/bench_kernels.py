@@ -11,9 +11,8 @@ from fastmlp.threads import kernel_threads, thread_limits
 ROWS, WIDTH, CLASSES, THREADS = 48_000, 128, 10, 2
 
 
-NAMES = ["bias_relu", "bias_add", "relu_backward", "softmax_xent_backward", "count_correct",
-         "gather_rows_128", "gather_columns_128", "sgd_update", "transpose", "csr_matmul",
-         "csr_weight_grad"]
+NAMES = ["bias_relu", "bias_add", "relu_backward", "softmax_xent_backward", "gather_rows_128",
+         "gather_columns_128", "sgd_update", "transpose", "csr_matmul", "csr_weight_grad"]
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +55,8 @@ def cases():
                           3 * z.nbytes),
         "softmax_xent_backward": (
             lambda: kernels.softmax_xent_backward(dlogits, b[:CLASSES], partial, loss_partial,
-                                                  logits, y, 0.0),
+                                                  count_partial, logits, y, 0.0),
             ROWS, 2 * logits.nbytes),
-        "count_correct": (lambda: kernels.count_correct(logits, y, count_partial), ROWS,
-                          logits.nbytes),
         "gather_rows_128": (lambda: kernels.gather_rows(xb, yb, x, y, index, 28, 0, 0), 128,
                             2 * xb.nbytes),
         # MNIST keeps 720 of its 784 columns (713 lit, padded to 16): prune.py.

@@ -125,16 +125,21 @@ def relu_backward(dz, db, partial, a, scale):
     _sum_partials(db, partial[:chunks, :width])
 
 
-@kernel("f8(F[:, ::1], F[::1], F[:, ::1], f8[::1], F[:, ::1], i4[::1], f8)", parallel=True)
-def softmax_xent_backward(dlogits, db, partial, loss_partial, logits, y, smoothing):
-    """Mean cross-entropy of softmax(logits) against labels y, and its gradient, in one pass.
+@kernel("Tuple((f8, i8))(F[:, ::1], F[::1], F[:, ::1], f8[::1], i8[::1], F[:, ::1], i4[::1], f8)",
+        parallel=True)
+def softmax_xent_backward(dlogits, db, partial, loss_partial, count_partial, logits, y,
+                          smoothing):
+    """Mean cross-entropy of softmax(logits) against labels y, its gradient, and how many rows
+    have their first maximum at the label, in one pass over the logits.
 
     The target of row i is (1 - smoothing) * onehot(y[i]) + smoothing / K (label smoothing;
     smoothing 0 is the plain one-hot target, computed exactly as before smoothing existed).
     Writes dlogits = (softmax(logits) - target) / B and db = dlogits summed over the batch;
-    returns the mean loss against that target. The row maximum is subtracted before exp, so
-    huge logits stay finite. logits, dlogits (B, K); y (B,) int32 in [0, K); partial
-    (>= n_chunks(B), >= K) and loss_partial (>= n_chunks(B),) are scratch.
+    returns (the mean loss against that target, the rows right). The row maximum is subtracted
+    before exp, so huge logits stay finite. logits, dlogits (B, K); y (B,) int32 in [0, K);
+    partial (>= n_chunks(B), >= K), loss_partial and count_partial (>= n_chunks(B),) are
+    scratch. The count rides on the maximum the softmax needs anyway: a separate pass over the
+    logits (count_correct, as it was) cost a kernel call per training step.
     """
     rows, k = logits.shape
     chunks = n_chunks(rows)
@@ -145,10 +150,14 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, logits, y, smoothi
         acc = partial[c, :k]
         acc[:] = 0
         loss = 0.0
+        hits = 0
         for i in range(c * CHUNK_ROWS, min(rows, (c + 1) * CHUNK_ROWS)):
             m = logits[i, 0]
+            best = 0
             for j in range(1, k):
-                m = max(m, logits[i, j])
+                if logits[i, j] > m:
+                    m = logits[i, j]
+                    best = j
             s = 0.0
             for j in range(k):
                 e = np.exp(logits[i, j] - m)
@@ -156,6 +165,7 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, logits, y, smoothi
                 s += e
             label = y[i]
             loss += np.log(s) + m - logits[i, label]
+            hits += best == label
             if smoothing > 0:
                 # -sum_j target_j log p_j = plain loss + smoothing * (z_label - mean_j z_j);
                 # kept out of the plain path, so that smoothing 0 rounds as it always did.
@@ -173,39 +183,20 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, logits, y, smoothi
                 dlogits[i, j] = g
                 acc[j] += g
         loss_partial[c] = loss
+        count_partial[c] = hits
     _sum_partials(db, partial[:chunks, :k])
-    total = 0.0
+    total, correct = 0.0, 0
     for c in range(chunks):
         total += loss_partial[c]
-    return total * inv_rows
-
-
-@kernel("i8(F[:, ::1], i4[::1], i8[::1])", parallel=True)
-def count_correct(logits, y, count_partial):
-    """How many rows of logits (B, K) have their first maximum at the label y (B,)."""
-    rows, k = logits.shape
-    chunks = n_chunks(rows)
-    for c in prange(chunks):
-        hits = 0
-        for i in range(c * CHUNK_ROWS, min(rows, (c + 1) * CHUNK_ROWS)):
-            best = 0
-            for j in range(1, k):
-                if logits[i, j] > logits[i, best]:
-                    best = j
-            if best == y[i]:
-                hits += 1
-        count_partial[c] = hits
-    total = 0
-    for c in range(chunks):
-        total += count_partial[c]
-    return total
+        correct += count_partial[c]
+    return total * inv_rows, correct
 
 
 @kernel("Tuple((f8, i8))(F[:, ::1], i4[::1], f8[::1], i8[::1])", parallel=True)
 def xent_count(logits, y, loss_partial, count_partial):
     """(summed cross-entropy of softmax(logits) against labels y, rows whose first maximum is at
-    the label) in one pass, for evaluation: softmax_xent_backward's loss and count_correct's
-    count without writing a gradient. logits (B, K); y (B,) int32 in [0, K); loss_partial and
+    the label) in one pass, for evaluation: softmax_xent_backward's loss and count
+    without writing a gradient. logits (B, K); y (B,) int32 in [0, K); loss_partial and
     count_partial (>= n_chunks(B),) are scratch (trainer.evaluate says what it saves)."""
     rows, k = logits.shape
     chunks = n_chunks(rows)

@@ -12,8 +12,7 @@ from unittest import mock
 
 import numpy as np
 
-from . import backward, forward, fused, prune, sparse
-from . import trainer as trainer_module
+from . import backward, batches, forward, fused, prune, sparse
 
 PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
           "backward matmuls", "fused backward kernels", "fused pass", "optimizer update",
@@ -21,7 +20,7 @@ PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/soft
 
 # (module, name it calls, phase); profile_epochs adds the optimizer's kernel
 _TIMED = [
-    (trainer_module, "gather_rows", "batch gather"),
+    (batches, "gather_rows", "batch gather"),
     (prune, "gather_columns", "batch gather"),
     (fused, "fused_step", "fused pass"),
     (fused, "reduce_step", "fused pass"),
@@ -34,7 +33,6 @@ _TIMED = [
     (sparse.SparseFirst, "weight_grad", "backward matmuls"),
     (forward, "bias_relu", "fused forward kernels"),
     (forward, "bias_add", "fused forward kernels"),
-    (trainer_module, "count_correct", "loss/softmax"),
     (backward, "softmax_xent_backward", "loss/softmax"),
     (backward, "matmul", "backward matmuls"),
     (backward, "relu_backward", "fused backward kernels"),

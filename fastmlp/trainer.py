@@ -9,14 +9,14 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import augment, checkpoint, fused, kernels, paths, prune, sparse
+from . import augment, batches, checkpoint, fused, kernels, paths, sparse
 from .backward import backward
 from .data import load_dataset_for
 from .early import EarlyStopping, check_divergence
 from .errors import FastMLPError, OutOfMemory, TrainingInterrupted
 from .forward import forward
 from .jit import ready
-from .kernels import count_correct, gather_rows, step_key, xent_count
+from .kernels import xent_count
 from .model import MLP
 from .plan import check_fits, need_text, plan_for
 from .result import EpochStats, TrainResult
@@ -26,17 +26,13 @@ from .threads import kernel_threads, thread_limits, threads_in_force
 from .update import make_optimizer
 from .workspace import EVAL_ROWS, Workspace
 
-# Salt of the shift and affine augmentation draws (dropout uses the layer index, which stays
-# far below).
-_SHIFT_SALT = 63
-
 
 def evaluate(model, ws, x, y, first=None):
     """(accuracy, mean cross-entropy) of the model on x (N, n_in), y (N,), in chunks of ws.rows
     rows. With `first` (sparse.SparseRows), x is the row indices of its CSR copy of the inputs.
     The loss and the count come from one kernel that writes no gradient (xent_count): the deep
     run's validation pass (12,000 rows, sparse forward, 2 threads, 15 in turns in one locked
-    command) took 23.6 ms at best with count_correct and softmax_xent_backward, 20.8 ms so."""
+    command) took 23.6 ms at best with a count kernel and softmax_xent_backward, 20.8 ms so."""
     correct, loss_sum = 0, 0.0
     with kernel_threads(min(ws.rows, len(y))):
         for start in range(0, len(y), ws.rows):
@@ -100,8 +96,13 @@ class Trainer:
                             columns=None if kept is None else kept.size)
         self.path, self.fused, self.first, self.x_in, self.x_t = paths.build(
             name, kept, model, x, y, in_place=self.in_place)
+        self.gather = batches.Gather(x, y, self.side, augment_shift, self.affine,
+                                     None if self.first is None else self.first.kept, seed)
         self.order = np.arange(n, dtype=np.int64)
-        self.bounds = [(s, min(s + self.batch_size, n)) for s in range(0, n, self.batch_size)]
+        # Per minibatch, made once: (its workspace rows, its view of the shuffled order, which
+        # shuffles in place).
+        self.minibatches = [(self.ws.rows_view(min(s + self.batch_size, n) - s),
+                         self.order[s:s + self.batch_size]) for s in range(0, n, self.batch_size)]
         # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
         # keeps its place and running sums so that it can be finished, also after a resume.
         self.stop_requested = False
@@ -110,8 +111,8 @@ class Trainer:
     def step(self, ws, x, x_t, y):
         """One forward -> backward -> update; returns (loss, correct) of the pre-update model."""
         forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps, self.first)
-        correct = count_correct(ws.logits, y, ws.count_partial)
-        loss = backward(self.model, ws, x_t, y, 1.0 / self.keep, self.first, self.smoothing)
+        loss, correct = backward(self.model, ws, x_t, y, 1.0 / self.keep, self.first,
+                                 self.smoothing)
         self.update()
         return loss, correct
 
@@ -138,27 +139,18 @@ class Trainer:
                 else:
                     loss, correct = self.step(self.ws, self.x_in, self.x_t, self.y)
             return loss, correct / len(self.y)
-        if self.position == 0 and len(self.bounds) > 1:
+        if self.position == 0 and len(self.minibatches) > 1:
             self.rng.shuffle(self.order)
         loss_sum, correct = self.partial
+        first, steps = self.position, self.optimizer.steps
         with kernel_threads(self.batch_size):
-            for b in range(self.position, len(self.bounds)):
-                start, stop = self.bounds[b]
-                ws = self.ws.rows_view(stop - start)
-                key = step_key(self.seed, self.optimizer.steps, _SHIFT_SALT)
-                if self.affine is not None:
-                    augment.gather_affine(ws.x, ws.y, self.x, self.y, self.order[start:stop],
-                                          self.side, *self.affine, float(self.shift), key)
-                elif self.first is None:
-                    gather_rows(ws.x, ws.y, self.x, self.y, self.order[start:stop], self.side,
-                                self.shift, key)
-                else:  # minibatches prune columns or nothing
-                    prune.gather_columns(ws.x, ws.y, self.x, self.y, self.order[start:stop],
-                                         self.first.kept, self.side, self.shift, key)
+            for b in range(first, len(self.minibatches)):
+                ws, index = self.minibatches[b]
+                self.gather(ws.x, ws.y, index, steps + b - first)
                 loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)
-                loss_sum += loss * (stop - start)
+                loss_sum += loss * ws.rows
                 correct += hits
-                if self.stop_requested and b + 1 < len(self.bounds):
+                if self.stop_requested and b + 1 < len(self.minibatches):
                     self.position, self.partial = b + 1, (loss_sum, correct)
                     return None
         self.position, self.partial = 0, (0.0, 0)

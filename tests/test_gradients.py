@@ -35,7 +35,7 @@ def check_finite_differences(sizes, init, smoothing=0.0):
 
     ws = Workspace(model, rows)
     forward(model, ws, x)
-    loss = backward(model, ws, x.T, y, smoothing=smoothing)
+    loss, _ = backward(model, ws, x.T, y, smoothing=smoothing)
     assert loss == pytest.approx(naive.loss_of(model.weights, model.biases, x, y, smoothing),
                                  rel=1e-12)
 

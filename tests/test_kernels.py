@@ -68,16 +68,21 @@ def test_relu_backward(rng, rows, dtype, scale):
 @pytest.mark.parametrize("rows", ROWS)
 def test_softmax_xent_backward(rng, rows, dtype, smoothing):
     logits = (3 * rng.normal(size=(rows, 10))).astype(dtype)
+    logits[0, :] = 1  # a tie: numpy's argmax takes the first maximum, so must the kernel
     y = rng.integers(0, 10, rows).astype(np.int32)
+    y[rows // 2] = logits[rows // 2].argmax()  # at least one hit
     expected_d, expected_db, expected_loss = naive.softmax_xent_backward(
         logits.astype(np.float64), y, smoothing)
     dlogits = np.empty_like(logits)
     db = np.full(10, np.nan, dtype)
-    loss = kernels.softmax_xent_backward(dlogits, db, scratch(rows, 10, dtype),
-                                         np.zeros(n_chunks(rows)), logits, y, smoothing)
+    loss, count = kernels.softmax_xent_backward(dlogits, db, scratch(rows, 10, dtype),
+                                                np.zeros(n_chunks(rows)),
+                                                np.zeros(n_chunks(rows), np.int64), logits, y,
+                                                smoothing)
     np.testing.assert_allclose(dlogits, expected_d, **TOL[dtype])
     np.testing.assert_allclose(db, expected_db, rtol=1e-4, atol=1e-6)
     assert loss == pytest.approx(expected_loss, rel=1e-5 if dtype == np.float32 else 1e-12)
+    assert count == naive.count_correct(logits, y) and count >= 1
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -86,31 +91,20 @@ def test_softmax_xent_huge_logits_stay_finite(dtype):
     logits = np.array([[big, 0, -big] + [0] * 7, [0] * 9 + [big]], dtype)
     y = np.array([0, 3], np.int32)
     dlogits, db = np.empty_like(logits), np.empty(10, dtype)
-    loss = kernels.softmax_xent_backward(dlogits, db, scratch(2, 10, dtype), np.zeros(1),
-                                         logits, y, 0.0)
+    loss, count = kernels.softmax_xent_backward(dlogits, db, scratch(2, 10, dtype), np.zeros(1),
+                                                np.zeros(1, np.int64), logits, y, 0.0)
     assert np.isfinite(loss) and np.isfinite(dlogits).all() and np.isfinite(db).all()
     # Row 0 is certain and right (no loss); row 1 is certain and wrong (loss ~ big).
-    assert loss == pytest.approx(big / 2, rel=1e-6)
+    assert loss == pytest.approx(big / 2, rel=1e-6) and count == 1
     np.testing.assert_allclose(dlogits[0], 0, atol=1e-30)
     assert dlogits[1, 9] == pytest.approx(0.5) and dlogits[1, 3] == pytest.approx(-0.5)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("rows", ROWS)
-def test_count_correct(rng, rows, dtype):
-    logits = rng.normal(size=(rows, 10)).astype(dtype)
-    logits[0, :] = 1  # a tie: numpy's argmax takes the first maximum, so must the kernel
-    y = rng.integers(0, 10, rows).astype(np.int32)
-    y[rows // 2] = logits[rows // 2].argmax()  # at least one hit
-    count = kernels.count_correct(logits, y, np.zeros(n_chunks(rows), np.int64))
-    assert count == naive.count_correct(logits, y) and count >= 1
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("rows", ROWS)
 def test_xent_count(rng, rows, dtype):
     logits = (5 * rng.normal(size=(rows, 10))).astype(dtype)
-    logits[0, :] = 1  # a tie: the first maximum counts, as in count_correct
+    logits[0, :] = 1  # a tie: the first maximum counts, as in softmax_xent_backward
     logits[-1, 3] = 1e4  # a huge logit stays finite
     y = rng.integers(0, 10, rows).astype(np.int32)
     y[rows // 2] = logits[rows // 2].argmax()  # at least one hit
@@ -169,7 +163,8 @@ def test_reductions_do_not_depend_on_thread_count(rng):
         numba.set_num_threads(threads)
         d, db = np.empty_like(logits), np.empty(10, np.float32)
         loss = kernels.softmax_xent_backward(d, db, scratch(rows, 10, np.float32),
-                                             np.zeros(n_chunks(rows)), logits, y, 0.1)
+                                             np.zeros(n_chunks(rows)),
+                                             np.zeros(n_chunks(rows), np.int64), logits, y, 0.1)
         results.append((loss, d, db))
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     assert results[0][0] == results[1][0]

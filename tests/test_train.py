@@ -98,11 +98,14 @@ def test_allocation_check_would_catch_an_allocation():
 def test_minibatches_cover_every_sample_and_reshuffle():
     data = make_dataset(n_train=600, dtype=np.float32)
     trainer = make_trainer(TrainConfig(layers=(8,), batch_size=256), data)
-    assert trainer.bounds == [(0, 256), (256, 512), (512, 600)]  # the partial batch is used
+    assert [ws.rows for ws, _ in trainer.minibatches] == [256, 256, 88]  # partial one used
     trainer.epoch()
     first = trainer.order.copy()
     trainer.epoch()
     assert sorted(first) == list(range(600)) and not np.array_equal(first, trainer.order)
+    # The batches' index lists are views of the order, so they follow its reshuffling.
+    indices = np.concatenate([index for _, index in trainer.minibatches])
+    np.testing.assert_array_equal(indices, trainer.order)
 
 
 def test_batch_larger_than_the_training_set_is_full_batch():
