@@ -170,7 +170,7 @@ def test_the_fused_pass_is_estimated_by_its_sweep(monkeypatch):
 
 def test_the_trainer_takes_the_path_its_plan_chose(monkeypatch):
     """make_trainer hands the plan's paths.choose answer to the Trainer, which does not ask
-    again (on the deep run's inputs asking scans them: ~50 ms); plain=True still means plain."""
+    again (on the deep run's inputs asking scans them: ~95 ms); plain=True still means plain."""
     data = sparse_dataset(np.float32)
     data.train.x[:, :20] = 0  # pruned columns, which the sparse path needs
     config = TrainConfig(layers=(128, 8), epochs=1, dtype="float32")
