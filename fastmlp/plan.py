@@ -42,6 +42,11 @@ class Plan:
     kept: int = 0  # pruned columns (prune.py): the first layer's training matmuls read only these
     sweep_sample: tuple = None  # the fused pass runs: (x, y) of training rows to time it on
     sparse_sample: object = None  # the sparse path runs: training rows x to time its kernels on
+    # (name, kept columns or None): paths.choose's answer for this run, which the trainer takes
+    # rather than asking again: on the deep run's inputs asking scans them, 92-99 ms (median of
+    # 7 fresh processes; make_trainer 338 -> 246 ms, in turns in one locked command); None
+    # when the data was not known
+    path: tuple = None
 
     @property
     def layers(self):
@@ -110,7 +115,8 @@ def plan_run(config, n_features, n_classes, n_train, n_val, n_test, paths=None):
     return Plan(sizes, dtype.name, batch, n_train, n_val + (n_test if test_every_epoch else 0),
                 config.epochs, memory, transposed=in_place and "sweep_sample" not in paths,
                 n_once=n_val + n_test, n_val=n_val, kept=paths.get("kept", 0),
-                sweep_sample=paths.get("sweep_sample"), sparse_sample=paths.get("sparse_sample"))
+                sweep_sample=paths.get("sweep_sample"), sparse_sample=paths.get("sparse_sample"),
+                path=paths.get("path"))
 
 
 def plan_for(config, dataset):
@@ -125,15 +131,24 @@ def _paths(config, dataset):
     `paths`): the fused pass (its sparse copies of the training and validation inputs, and the
     rows its time is probed on), or the kept columns (and, at full batch, their copy and its
     transpose; for the sparse path, its sparse copies in their place), or neither."""
-    from . import augment, fused, paths, sparse, sparse_grad
+    from . import augment, paths
     x = dataset.train.x
     affine = augment.affine_on(config.augment_rotate, config.augment_scale, config.augment_shear)
     in_place = (config.batch_size is None or config.batch_size >= len(x)) and \
         not config.augment_shift and not affine
     sizes = (x.shape[1], *config.layers, dataset.n_classes)
-    name, kept = paths.choose(sizes, x, in_place=in_place, rows=config.batch_size,
+    # Asked exactly as Trainer.__init__ would ask (rows: its batch size), which takes the answer.
+    name, kept = paths.choose(sizes, x, in_place=in_place,
+                              rows=min(config.batch_size or len(x), len(x)),
                               shift=config.augment_shift, affine=affine, dropout=config.dropout,
                               smoothing=config.label_smoothing)
+    return {**_path_parts(name, kept, in_place, dataset), "path": (name, kept)}
+
+
+def _path_parts(name, kept, in_place, dataset):
+    """_paths' answer, "path" aside, for the path (name, kept) paths.choose gave."""
+    from . import fused, sparse, sparse_grad
+    x = dataset.train.x
     if name in ("fused", "sparse"):  # CSR copies of the training and validation inputs (the
         # fused pass's with int32 copies of the labels)
         sparse_copies = sum(fused.csr_bytes(split, labels=name == "fused")

@@ -71,7 +71,12 @@ def chunked_weights(wc, w):
     stays in cache while SUB_ROWS rows take it in turn. Measured (float32, the 48,000 MNIST
     training rows, best of 5, in turns in one locked command): 78.1 / 39.5 ms at 1 / 2 threads
     row by row on w, 44.7 / 22.9 ms this way (sub-blocks of 16 rows: 50.1 / 24.6; 64-lane chunks
-    held as four 16-tuples: 53.6 / 27.5)."""
+    held as four 16-tuples: 53.6 / 27.5). Later sessions saw 35-55 ms at 2 threads: the host,
+    not the kernel (unchanged since; the same CSR arrays as then): in one locked command, four
+    rounds of best-of-5 at 2 threads gave 25.9, 35.4, 28.3, 35.5 ms, and the host's 48,000 x 713
+    x 128 BLAS forward + weight gradient took 156-163 ms against PERF-NOTES' 126-131. Sub-blocks
+    of 128 or 256 rows, and 32-lane chunks (two 16-tuples) over 64-256 rows, measured in the
+    same rounds, stayed within that spread (24.0-36.6 ms): no variant won."""
     n_in = w.shape[0]
     wc.reshape(WIDTH // LANES, n_in, LANES)[...] = \
         w.reshape(n_in, WIDTH // LANES, LANES).transpose(1, 0, 2)

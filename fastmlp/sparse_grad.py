@@ -19,6 +19,11 @@ BLAS and the kernels in turns in one locked command): BLAS on the 720 kept colum
 - CHUNK 64 (four 16-tuples, each nonzero's index and value read once per 64 lanes) with the
   columns split into STRIPS strips (the slab's working set halved): 46 ms at 2 threads, against
   57 ms for CHUNK 32 and 49 ms for CHUNK 64 without strips. Four strips were slower (74 ms).
+Tried and not kept: the first layer's ReLU backward fused in (dZ1 masked by the layer's output as
+its lanes are loaded, the bias gradient summed per block), which would spare relu_backward's
+pass over dZ1. Best of 7 at 2 threads, three rounds in one locked command: 63.0-88.0 ms against
+52.7-79.0 for relu_backward then this kernel (relu_backward alone 3.1-3.6 ms): a row's lanes
+are loaded once per strip and chunk, so the mask doubles those loads.
 """
 import numba
 import numpy as np

@@ -65,7 +65,7 @@ class Trainer:
 
     def __init__(self, model, optimizer, schedule, x, y, batch_size, rng, *, dropout=0.0,
                  augment_shift=0, affine=(0.0, 0.0, 0.0), ema=0.0, seed=0, plain=False,
-                 label_smoothing=0.0):
+                 label_smoothing=0.0, path=None):
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
         self.x, self.y, self.rng = x, y, rng
         n = len(y)
@@ -86,11 +86,11 @@ class Trainer:
             self.averaged = MLP(model.sizes, model.dtype)
             np.copyto(self.averaged.params, model.params)
         self.in_place = self.batch_size == n and not augment_shift and not self.affine
-        # The fastest exact path that serves (paths.py); `path` says which runs.
-        name, kept = paths.choose(model.sizes, x, in_place=self.in_place,
-                                  rows=self.batch_size, shift=augment_shift,
-                                  affine=bool(self.affine), dropout=dropout, plain=plain,
-                                  smoothing=self.smoothing)
+        # The fastest exact path that serves (paths.py); `path` says which runs. The run's plan
+        # has asked paths.choose already (`path`, its answer), unless plain.
+        name, kept = path if path is not None and not plain else paths.choose(
+            model.sizes, x, in_place=self.in_place, rows=self.batch_size, shift=augment_shift,
+            affine=bool(self.affine), dropout=dropout, plain=plain, smoothing=self.smoothing)
         # The workspace first: it makes the core kernels ready (build's transpose is one).
         self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
                             columns=None if kept is None else kept.size)
@@ -203,13 +203,15 @@ def make_trainer(config, dataset, max_memory=None, plain=False, plan=None):
     """A freshly initialised model and its Trainer on dataset.train, as `config` says; refused
     with OutOfMemory before allocating when the run's plan (plan.py; `plan`, when the caller has
     made it already) needs more than the memory available or `max_memory` bytes. plain=True:
-    the plain path (no fused pass or pruned columns)."""
-    check_fits(plan or plan_for(config, dataset), max_memory)
+    the plain path (no fused pass or pruned columns). The trainer takes the path the plan
+    chose."""
+    plan = plan or plan_for(config, dataset)
+    check_fits(plan, max_memory)
     with _allocating(config, dataset):
-        return _make_trainer(config, dataset, plain)
+        return _make_trainer(config, dataset, plain, plan.path)
 
 
-def _make_trainer(config, dataset, plain):
+def _make_trainer(config, dataset, plain, path):
     x, y = dataset.train.x, dataset.train.y
     init_seed, shuffle_seed = np.random.SeedSequence(config.seed).spawn(2)
     model = MLP([x.shape[1], *config.layers, dataset.n_classes], x.dtype)
@@ -222,7 +224,7 @@ def _make_trainer(config, dataset, plain):
                    augment_shift=config.augment_shift,
                    affine=(config.augment_rotate, config.augment_scale, config.augment_shear),
                    ema=config.ema, seed=config.seed, plain=plain,
-                   label_smoothing=config.label_smoothing)
+                   label_smoothing=config.label_smoothing, path=path)
 
 
 @contextmanager

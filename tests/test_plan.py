@@ -168,6 +168,22 @@ def test_the_fused_pass_is_estimated_by_its_sweep(monkeypatch):
     assert e.once_seconds > e.eval_seconds  # and the test split at the end, the plain way
 
 
+def test_the_trainer_takes_the_path_its_plan_chose(monkeypatch):
+    """make_trainer hands the plan's paths.choose answer to the Trainer, which does not ask
+    again (on the deep run's inputs asking scans them: ~95 ms); plain=True still means plain."""
+    data = sparse_dataset(np.float32)
+    data.train.x[:, :20] = 0  # pruned columns, which the sparse path needs
+    config = TrainConfig(layers=(128, 8), epochs=1, dtype="float32")
+    p = plan.plan_for(config, data)
+    assert p.path[0] == "sparse"
+    assert trainer.make_trainer(config, data, plain=True, plan=p).path == "plain"
+
+    def asked(*args, **kwargs):
+        raise AssertionError("paths.choose asked again")
+    monkeypatch.setattr(paths, "choose", asked)
+    assert trainer.make_trainer(config, data, plan=p).path.startswith("sparse first layer")
+
+
 def test_the_sparse_path_is_estimated_by_its_kernels(monkeypatch):
     # Its first layer runs no matmul: the estimate charges its two CSR kernels, timed on the
     # training rows (stubbed here: 3 us a row forward, 5 us the weight gradient; BLAS free).
