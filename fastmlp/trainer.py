@@ -102,7 +102,8 @@ class Trainer:
         # Per minibatch, made once: (its workspace rows, its view of the shuffled order, which
         # shuffles in place).
         self.minibatches = [(self.ws.rows_view(min(s + self.batch_size, n) - s),
-                         self.order[s:s + self.batch_size]) for s in range(0, n, self.batch_size)]
+                             self.order[s:s + self.batch_size])
+                            for s in range(0, n, self.batch_size)]
         # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
         # keeps its place and running sums so that it can be finished, also after a resume.
         self.stop_requested = False
