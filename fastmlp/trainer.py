@@ -67,15 +67,15 @@ class Trainer:
                  augment_shift=0, affine=(0.0, 0.0, 0.0), ema=0.0, seed=0, plain=False,
                  label_smoothing=0.0, path=None):
         self.model, self.optimizer, self.schedule = model, optimizer, schedule
-        self.x, self.y, self.rng = x, y, rng
+        self.y, self.rng = y, rng
         n = len(y)
         self.batch_size = n if batch_size is None else min(batch_size, n)
         self.keep = 1.0 - dropout
         self.smoothing = float(label_smoothing)
-        self.shift = augment_shift
-        self.affine = tuple(map(float, affine)) if augment.affine_on(*affine) else None
-        self.side = math.isqrt(x.shape[1])
-        if (augment_shift or self.affine) and self.side ** 2 != x.shape[1]:
+        # The gather (batches.Gather) keeps the augmentation; the trainer only checks it.
+        affine = tuple(map(float, affine)) if augment.affine_on(*affine) else None
+        side = math.isqrt(x.shape[1])
+        if (augment_shift or affine) and side ** 2 != x.shape[1]:
             raise FastMLPError(f"shift and affine augmentation need square images, but samples "
                                f"have {x.shape[1]} features")
         self.seed = seed
@@ -85,18 +85,18 @@ class Trainer:
             ready(model.dtype, "ema_update")
             self.averaged = MLP(model.sizes, model.dtype)
             np.copyto(self.averaged.params, model.params)
-        self.in_place = self.batch_size == n and not augment_shift and not self.affine
+        self.in_place = self.batch_size == n and not augment_shift and not affine
         # The fastest exact path that serves (paths.py); `path` says which runs. The run's plan
         # has asked paths.choose already (`path`, its answer), unless plain.
         name, kept = path if path is not None and not plain else paths.choose(
             model.sizes, x, in_place=self.in_place, rows=self.batch_size, shift=augment_shift,
-            affine=bool(self.affine), dropout=dropout, plain=plain, smoothing=self.smoothing)
+            affine=bool(affine), dropout=dropout, plain=plain, smoothing=self.smoothing)
         # The workspace first: it makes the core kernels ready (build's transpose is one).
         self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
                             columns=None if kept is None else kept.size)
         self.path, self.fused, self.first, self.x_in, self.x_t = paths.build(
             name, kept, model, x, y, in_place=self.in_place)
-        self.gather = batches.Gather(x, y, self.side, augment_shift, self.affine,
+        self.gather = batches.Gather(x, y, side, augment_shift, affine,
                                      None if self.first is None else self.first.kept, seed)
         self.order = np.arange(n, dtype=np.int64)
         # Per minibatch, made once: (its workspace rows, its view of the shuffled order, which
