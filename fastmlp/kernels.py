@@ -38,6 +38,17 @@ def _sum_partials(out, partial):
             out[j] += partial[c, j]
 
 
+@numba.njit(inline="always")
+def _first_max(row):
+    """(the largest value of row, the index of its first occurrence): the softmax's shift and
+    the predicted class, as numpy's argmax picks it."""
+    m, best = row[0], 0
+    for j in range(1, row.shape[0]):
+        if row[j] > m:
+            m, best = row[j], j
+    return m, best
+
+
 # Counter-based random numbers: every random draw inside a kernel is a pure function of a 64-bit
 # key (which the caller derives from seed, step and layer) and the index of the thing drawn for,
 # so results depend neither on the thread count nor on scheduling.
@@ -152,12 +163,7 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, count_partial, log
         loss = 0.0
         hits = 0
         for i in range(c * CHUNK_ROWS, min(rows, (c + 1) * CHUNK_ROWS)):
-            m = logits[i, 0]
-            best = 0
-            for j in range(1, k):
-                if logits[i, j] > m:
-                    m = logits[i, j]
-                    best = j
+            m, best = _first_max(logits[i])
             s = 0.0
             for j in range(k):
                 e = np.exp(logits[i, j] - m)
@@ -204,12 +210,7 @@ def xent_count(logits, y, loss_partial, count_partial):
         loss = 0.0
         hits = 0
         for i in range(c * CHUNK_ROWS, min(rows, (c + 1) * CHUNK_ROWS)):
-            m = logits[i, 0]
-            best = 0
-            for j in range(1, k):
-                if logits[i, j] > m:
-                    m = logits[i, j]
-                    best = j
+            m, best = _first_max(logits[i])
             s = 0.0
             for j in range(k):
                 s += np.exp(logits[i, j] - m)
