@@ -49,6 +49,17 @@ def _first_max(row):
     return m, best
 
 
+@numba.njit(inline="always")
+def _totals(loss_partial, count_partial, chunks):
+    """(the summed loss, the summed count) of the first `chunks` per-chunk partials, added in
+    chunk order: the same at any thread count."""
+    total, correct = 0.0, 0
+    for c in range(chunks):
+        total += loss_partial[c]
+        correct += count_partial[c]
+    return total, correct
+
+
 # Counter-based random numbers: every random draw inside a kernel is a pure function of a 64-bit
 # key (which the caller derives from seed, step and layer) and the index of the thing drawn for,
 # so results depend neither on the thread count nor on scheduling.
@@ -191,10 +202,7 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, count_partial, log
         loss_partial[c] = loss
         count_partial[c] = hits
     _sum_partials(db, partial[:chunks, :k])
-    total, correct = 0.0, 0
-    for c in range(chunks):
-        total += loss_partial[c]
-        correct += count_partial[c]
+    total, correct = _totals(loss_partial, count_partial, chunks)
     return total * inv_rows, correct
 
 
@@ -219,11 +227,7 @@ def xent_count(logits, y, loss_partial, count_partial):
             hits += best == label
         loss_partial[c] = loss
         count_partial[c] = hits
-    total, correct = 0.0, 0
-    for c in range(chunks):
-        total += loss_partial[c]
-        correct += count_partial[c]
-    return total, correct
+    return _totals(loss_partial, count_partial, chunks)
 
 
 @kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, i8, i8)", parallel=True)
