@@ -14,45 +14,41 @@ from .jit import kernel, ready
 GROUP = "csr"
 
 
-@kernel("void(i8[::1], F[:, ::1], b1[::1])", parallel=True, group=GROUP)
-def _row_counts(counts, x, keep):
-    """counts[i] = the nonzeros of row i of x (N, n_in) in the columns j with keep[j]."""
+@kernel("void(i8[::1], F[:, ::1])", parallel=True, group=GROUP)
+def _row_counts(counts, x):
+    """counts[i] = the nonzeros of row i of x (N, n_in)."""
     for i in prange(x.shape[0]):
         n = 0
         for j in range(x.shape[1]):
-            n += (x[i, j] != 0) & keep[j]
+            n += x[i, j] != 0
         counts[i] = n
 
 
-@kernel("void(u2[::1], F[::1], i8[::1], F[:, ::1], b1[::1])", parallel=True, group=GROUP)
-def _fill(cols, vals, indptr, x, keep):
-    """Row i's nonzeros of x (N, n_in) in the columns j with keep[j], in column order, into cols
-    and vals from indptr[i]."""
+@kernel("void(u2[::1], F[::1], i8[::1], F[:, ::1])", parallel=True, group=GROUP)
+def _fill(cols, vals, indptr, x):
+    """Row i's nonzeros of x (N, n_in), in column order, into cols and vals from indptr[i]."""
     for i in prange(x.shape[0]):
         p = indptr[i]
         for j in range(x.shape[1]):
-            if x[i, j] != 0 and keep[j]:
+            if x[i, j] != 0:
                 cols[p] = j
                 vals[p] = x[i, j]
                 p += 1
 
 
-def to_csr(x, skip=()):
+def to_csr(x):
     """x (N, n_in), n_in <= 2**16, as CSR: (indptr (N + 1,) int64, column indices (nnz,) uint16,
-    values (nnz,) of x's type), row by row in column order, leaving out the columns `skip`
-    (sparse.py's densest columns, which BLAS multiplies from a dense copy). Two parallel passes
-    over x (count, then fill): 48,000 MNIST rows in float32 took 401 ms with numpy (x != 0, then
-    np.nonzero of the mask and the masked values; 135-162 ms by the flat indices) and 45 ms this
-    way (2-core EPYC, best of 5, one locked command)."""
+    values (nnz,) of x's type), row by row in column order. Two parallel passes over x (count,
+    then fill): 48,000 MNIST rows in float32 took 401 ms with numpy (x != 0, then np.nonzero of
+    the mask and the masked values; 135-162 ms by the flat indices) and 45 ms this way (2-core
+    EPYC, best of 5, one locked command)."""
     ready(x.dtype, GROUP)
     x = np.ascontiguousarray(x)
-    keep = np.ones(x.shape[1], np.bool_)
-    keep[np.asarray(skip, np.intp)] = False
     indptr = np.zeros(len(x) + 1, np.int64)
-    _row_counts(indptr[1:], x, keep)
+    _row_counts(indptr[1:], x)
     np.cumsum(indptr, out=indptr)
     cols, vals = np.empty(indptr[-1], np.uint16), np.empty(indptr[-1], x.dtype)
-    _fill(cols, vals, indptr, x, keep)
+    _fill(cols, vals, indptr, x)
     return indptr, cols, vals
 
 

@@ -164,9 +164,9 @@ def sweep_seconds(plan):
 
 
 def sparse_seconds(plan):
-    """(seconds per row of the first layer's forward, of its weight gradient) on the sparse path
-    (its densest columns by BLAS, the other nonzeros over CSR), timed now on plan.sparse_sample
-    (best of PROBE_REPEATS each), with dZ1 half zeros as the ReLU leaves it."""
+    """(seconds per row of the first layer's CSR forward, of its CSR weight gradient) on the
+    sparse path, timed now on plan.sparse_sample (best of PROBE_REPEATS each), with dZ1 half
+    zeros as the ReLU leaves it."""
     from .model import MLP
     from .sparse import SparseFirst
     from .timing import best_seconds

@@ -62,10 +62,10 @@ def build(name, kept, model, x, y, *, in_place):
     if kept is not None:
         label = f"pruned columns ({kept.size} of {x.shape[1]})"
         if name == "sparse":
-            # Its copy serves both of the first layer's matmuls: no transposed copy below.
+            # The CSR copy serves both of the first layer's matmuls: no dense copy below.
             first = sparse.SparseFirst(model, kept, x)
-            label = (f"sparse first layer (the {first.n_dense} densest columns by BLAS, the "
-                     f"other nonzeros over CSR: {len(first.rows.vals) / x.size:.0%} of pixels)")
+            label = (f"sparse first layer (forward and weight gradient over CSR, "
+                     f"{first.columns_per_row / x.shape[1]:.0%} of pixels nonzero)")
             return label, None, first, x, None
         first = prune.PrunedColumns(model, kept)
     if not in_place:

@@ -147,19 +147,24 @@ def _paths(config, dataset):
 
 def _path_parts(name, kept, in_place, dataset):
     """_paths' answer, "path" aside, for the path (name, kept) paths.choose gave."""
-    from . import fused, sparse
+    from . import fused, sparse, sparse_grad
     x = dataset.train.x
-    if name == "fused":  # CSR copies of the training and validation inputs, with int32 labels
-        sparse_copies = sum(fused.csr_bytes(split) for split in (x, dataset.val.x))
+    if name in ("fused", "sparse"):  # CSR copies of the training and validation inputs (the
+        # fused pass's with int32 copies of the labels)
+        sparse_copies = sum(fused.csr_bytes(split, labels=name == "fused")
+                            for split in (x, dataset.val.x))
+    if name == "fused":
         return {"copies": {"sparse inputs": sparse_copies},
                 "sweep_sample": (x[:SWEEP_ROWS], dataset.train.y[:SWEEP_ROWS])}
     if kept is None:
         return {}
     copies = {"pruned input copies": 2 * len(x) * kept.size * x.itemsize}
-    if name == "sparse":  # the copies of the training and validation inputs (dense columns and
-        # CSR, each with its chunked W1), their row strips and the partial weight gradients
+    if name == "sparse":  # the CSR copies (each with its chunked W1: sparse.SparseRows.wc),
+        # their row strips and the partial weight gradients
+        chunked = 2 * x.shape[1] * sparse.WIDTH * x.itemsize
         return {"kept": kept.size, "sparse_sample": x[:SWEEP_ROWS],
-                "copies": {"sparse inputs": sparse.copy_bytes(x, dataset.val.x)}}
+                "copies": {"sparse inputs": sparse_copies + chunked +
+                           sparse_grad.copy_bytes(x)}}
     return {"kept": kept.size, **({"copies": copies} if in_place else {})}
 
 

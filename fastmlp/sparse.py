@@ -26,7 +26,7 @@ from numba import prange
 
 from . import sparse_grad
 from .csr import aligned_zeros, to_csr
-from .fused import LANES, _axpy2x16, _axpy16, _load16, _put16, _slp_kernel, _zeros16
+from .fused import LANES, _axpy2x16, _axpy16, _put16, _slp_kernel, _zeros16
 from .jit import ready
 
 # The jit.ready group of the kernel: compiled only for runs that take this path.
@@ -36,23 +36,16 @@ WIDTH = sparse_grad.WIDTH
 # Inputs denser than this take the pruned or plain path (as for fused.py: MNIST is 19%
 # nonzero, Fashion-MNIST 50%).
 MAX_DENSITY = 0.35
-# Columns lit in at least this share of the training rows are multiplied by BLAS from a dense
-# copy, not over CSR (dense_columns): per multiply-add the CSR kernels ran at 19-35 GMAC/s at
-# 2 threads (host-dependent), BLAS at ~67, so a column lit in more than ~35-50% of the rows is
-# cheaper dense. MNIST: 214 of 784 columns (51% of the nonzeros in the densest 128).
-DENSE_MIN_SHARE = 0.35
-# The dense columns are taken in multiples of this (BLAS's K; see PERF-NOTES on alignment).
-DENSE_MULTIPLE = 16
 
 
 # Rows per sub-block: each 16-lane chunk walks these rows in turn (see chunked_weights).
 SUB_ROWS = 64
 
 
-@_slp_kernel("void(F[::1], i8[::1], u2[::1], F[::1], F[::1], b1)", group=GROUP)
-def csr_matmul(z, indptr, cols, vals, wc, add):
-    """z = X @ W (add: z += X @ W): z (rows x WIDTH) flat, X in CSR (indptr, cols, vals), W as
-    chunked_weights lays it out in wc (64-byte aligned)."""
+@_slp_kernel("void(F[::1], i8[::1], u2[::1], F[::1], F[::1])", group=GROUP)
+def csr_matmul(z, indptr, cols, vals, wc):
+    """z = X @ W: z (rows x WIDTH) flat, X in CSR (indptr, cols, vals), W as chunked_weights
+    lays it out in wc (64-byte aligned)."""
     rows = indptr.shape[0] - 1
     n_in = wc.shape[0] // WIDTH
     for blk in prange((rows + SUB_ROWS - 1) // SUB_ROWS):
@@ -62,7 +55,7 @@ def csr_matmul(z, indptr, cols, vals, wc, add):
                 # Slices of the row, indexed from 0: numba then emits no wrap-around code.
                 cs, vs = cols[indptr[i]:indptr[i + 1]], vals[indptr[i]:indptr[i + 1]]
                 n = cs.shape[0]
-                acc = _load16(z, i * WIDTH + base) if add else _zeros16(wc.dtype.type(0))
+                acc = _zeros16(wc.dtype.type(0))
                 for t in range(n // 2):
                     acc = _axpy2x16(acc, vs[2 * t], slab, np.intp(cs[2 * t]) * LANES,
                                     vs[2 * t + 1], np.intp(cs[2 * t + 1]) * LANES)
@@ -96,88 +89,50 @@ def applies(sizes, x):
             and np.count_nonzero(x) <= MAX_DENSITY * x.size)
 
 
-def dense_columns(lit, rows):
-    """The sorted indices of the columns to multiply densely, from `lit` (n_in,), each column's
-    nonzeros in `rows` rows: the densest, as many as are lit in >= DENSE_MIN_SHARE of the rows,
-    rounded down to a multiple of DENSE_MULTIPLE (ties: the lower index first)."""
-    k = int(np.count_nonzero(lit >= DENSE_MIN_SHARE * rows)) // DENSE_MULTIPLE * DENSE_MULTIPLE
-    return np.sort(np.argsort(-np.asarray(lit), kind="stable")[:k])
-
-
-def rows_bytes(x, dense):
-    """The bytes SparseRows(x, dense) keeps, without building it."""
-    lit = np.count_nonzero(x, axis=0)
-    nnz = int(lit.sum() - lit[dense].sum())
-    return (8 * (len(x) + 1) + nnz * (2 + x.itemsize) + len(x) * len(dense) * x.itemsize
-            + (x.shape[1] + len(dense)) * WIDTH * x.itemsize + 8 * len(dense))
-
-
-def copy_bytes(x, val_x):
-    """The bytes the sparse path keeps for training on x and validating on val_x: both
-    SparseRows, SparseFirst's own buffers and sparse_grad's."""
-    dense = dense_columns(np.count_nonzero(x, axis=0), len(x))
-    return (rows_bytes(x, dense) + rows_bytes(val_x, dense) + len(dense) * WIDTH * x.itemsize
-            + sparse_grad.copy_bytes(x))
-
-
 class SparseRows:
-    """x (N, n_in) for `matmul` (forward.py's `first`) on all of its rows in order: the columns
-    `dense` (dense_columns) as a dense copy that BLAS multiplies, the other nonzeros as CSR.
-    The evaluation pass hands it `rows`, its chunk of row indices into x, in place of x."""
+    """x (N, n_in) as CSR, for `matmul` (forward.py's `first`) on all of its rows in order:
+    the evaluation pass hands it `rows`, its chunk of row indices into x, in place of x."""
 
-    def __init__(self, x, dense=()):
+    def __init__(self, x):
         ready(x.dtype, GROUP)
-        self.dense = np.asarray(dense, np.intp)
-        self.indptr, self.cols, self.vals = to_csr(x, skip=self.dense)
-        self.x_dense = np.take(x, self.dense, axis=1)  # (N, k)
+        self.indptr, self.cols, self.vals = to_csr(x)
         self.wc = aligned_zeros(x.shape[1] * WIDTH, x.dtype)  # the first layer's W, chunked
-        self.w_dense = np.empty((len(self.dense), WIDTH), x.dtype)  # its rows `dense`
 
     def matmul(self, model, rows, z):
         """z (B, WIDTH) = x[rows] @ the first layer's weights; rows a contiguous range."""
         start = rows[0] if len(rows) else 0
         chunked_weights(self.wc, model.weights[0])  # 100k values: ~0.1 ms
-        add = len(self.dense) > 0
-        if add:
-            np.take(model.weights[0], self.dense, axis=0, out=self.w_dense)
-            np.matmul(self.x_dense[start:start + len(rows)], self.w_dense, out=z)
         # The row pointers of those rows are offsets into all of cols and vals: a view serves.
         csr_matmul(z.reshape(-1), self.indptr[start:start + len(rows) + 1], self.cols,
-                   self.vals, self.wc, add)
+                   self.vals, self.wc)
 
 
 class SparseFirst:
-    """The first layer's training matmuls over a copy of the fixed training inputs x (full
-    batch: forward.py always passes all of x, and backward.py's x_t goes unread): its densest
-    columns (dense_columns) by BLAS, the other nonzeros over CSR, the forward here, the CSR
-    weight gradient in sparse_grad.py. `kept` (prune.py's kept columns) only names the columns
-    the copy can hold: the others are zero in every row."""
+    """The first layer's training matmuls over a CSR copy of the fixed training inputs x (full
+    batch: forward.py always passes all of x, and backward.py's x_t goes unread): the forward
+    here, the weight gradient in sparse_grad.py. `kept` (prune.py's kept columns) only names
+    the columns the copy can hold: the others are zero in every row."""
 
     def __init__(self, model, kept, x):
         ready(x.dtype, sparse_grad.GROUP)
         self.kept = kept
-        self.rows = SparseRows(x, dense_columns(np.count_nonzero(x, axis=0), len(x)))
+        self.rows = SparseRows(x)
         self.all_rows = np.arange(len(x))
         self.splits = sparse_grad.strip_splits(self.rows.indptr, self.rows.cols,  # (N, STRIPS + 1)
                                                  x.shape[1])
         # (BLOCKS, n_in * WIDTH): each block's partial weight gradient, rows 64-byte aligned
         self.part = aligned_zeros(sparse_grad.BLOCKS * x.shape[1] * WIDTH,
                                   x.dtype).reshape(sparse_grad.BLOCKS, -1)
-        self.grad_dense = np.empty((len(self.rows.dense), WIDTH), x.dtype)
 
     @property
     def n_kept(self):
         return len(self.kept)
 
     @property
-    def n_dense(self):
-        return len(self.rows.dense)
-
-    @property
     def columns_per_row(self):
-        """The input columns the first layer's multiply-adds take per row, on average: the dense
-        columns and the other nonzeros (`fastmlp bench` counts the FLOPs done with it)."""
-        return self.n_dense + len(self.rows.vals) / len(self.all_rows)
+        """The input columns the first layer's multiply-adds take per row, on average: the
+        nonzeros (`fastmlp bench` counts the FLOPs done with it)."""
+        return len(self.rows.vals) / len(self.all_rows)
 
     def matmul(self, model, x, z):
         self.rows.matmul(model, self.all_rows, z)
@@ -186,11 +141,7 @@ class SparseFirst:
         """model.dweights[0] = X^T dz, dz (N, WIDTH); x_t is not read."""
         sparse_grad.csr_weight_grad(self.part, self.splits, self.rows.cols, self.rows.vals,
                                     dz.reshape(-1))
-        sparse_grad.reduce_weight_grad(model.dweights[0], self.part)  # 0 in the dense rows
-        if self.n_dense:
-            np.matmul(self.rows.x_dense.T, dz, out=self.grad_dense)
-            model.dweights[0][self.rows.dense] = self.grad_dense
+        sparse_grad.reduce_weight_grad(model.dweights[0], self.part)
 
     def __repr__(self):
-        return (f"SparseFirst({self.n_kept} kept, {self.n_dense} dense, "
-                f"{len(self.rows.vals)} other nonzeros)")
+        return f"SparseFirst({self.n_kept} kept, {len(self.rows.vals)} nonzeros)"

@@ -29,7 +29,7 @@ from .workspace import EVAL_ROWS, Workspace
 
 def evaluate(model, ws, x, y, first=None):
     """(accuracy, mean cross-entropy) of the model on x (N, n_in), y (N,), in chunks of ws.rows
-    rows. With `first` (sparse.SparseRows), x is the row indices of its copy of the inputs.
+    rows. With `first` (sparse.SparseRows), x is the row indices of its CSR copy of the inputs.
     The loss and the count come from one kernel that writes no gradient (xent_count): the deep
     run's validation pass (12,000 rows, sparse forward, 2 threads, 15 in turns in one locked
     command) took 23.6 ms at best with a count kernel and softmax_xent_backward, 20.8 ms so."""
@@ -161,9 +161,8 @@ class Trainer:
         """A function giving (accuracy, mean loss) of the model on the fixed data x, y: the
         fused pass's forward or the sparse forward where they serve this trainer, else
         `evaluate` in ws; of the averaged weights when there are."""
-        if isinstance(self.first, sparse.SparseFirst):  # a copy of x: every column, the
-            # training's dense ones dense
-            first, rows = sparse.SparseRows(x, self.first.rows.dense), np.arange(len(y))
+        if isinstance(self.first, sparse.SparseFirst):  # a CSR copy of x, every column
+            first, rows = sparse.SparseRows(x), np.arange(len(y))
             return lambda: evaluate(self.evaluated, ws, rows, y, first)
         if self.fused is None:
             return lambda: evaluate(self.evaluated, ws, x, y)

@@ -194,9 +194,9 @@ def fused_eval(x, y, w1, b1, w2, b2):
 
 
 
-def csr_matmul(x, w, z=None):
-    """sparse.csr_matmul: x @ w, x dense; with z (add), z + x @ w."""
-    return x @ w if z is None else z + x @ w
+def csr_matmul(x, w):
+    """sparse.csr_matmul: x @ w, x dense."""
+    return x @ w
 
 
 def csr_weight_grad(x, dz):
@@ -204,11 +204,8 @@ def csr_weight_grad(x, dz):
     return x.T @ dz
 
 
-def to_csr(x, skip=()):
-    """csr.to_csr: (indptr, columns, values) of the nonzeros of x outside the columns `skip`, row
-    by row in column order."""
-    x = x.copy()
-    x[:, list(skip)] = 0
+def to_csr(x):
+    """csr.to_csr: (indptr, columns, values) of the nonzeros of x, row by row in column order."""
     rows, cols = np.nonzero(x)
     indptr = np.searchsorted(rows, np.arange(len(x) + 1))
     return indptr, cols, x[rows, cols]
