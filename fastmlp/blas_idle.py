@@ -16,9 +16,16 @@ mostly in the worst case. Adam, batch 128, 10 epochs, whole process: 7.4-8.1 s -
 three pairs. Large calls do not notice: a sleeping worker wakes in microseconds, and a
 full-batch matmul takes milliseconds.
 
-OpenBLAS reads the variable once, when the library loads (with numpy), so fastmlp/__init__.py
-imports this module before anything imports numpy. A value the user set is kept. When numpy was
-imported before fastmlp, it is too late: `in_force()` tells (bench reports it).
+OpenBLAS reads the variable when the library loads (with numpy), so fastmlp/__init__.py imports
+this module before anything imports numpy. A value the user set is kept. When numpy was imported
+first (`import numpy as np` above `import fastmlp`, as scripts and notebooks often do), the
+loaded OpenBLAS is asked to read its environment again and to stop its thread pool, whose next
+call starts workers that sleep (`_reread`). That matters at full batch too: there numba's
+kernels run between the BLAS calls, and the spinning worker takes a core from them. Measured,
+`[128, 64, 32]` full batch, float32, 2 threads, 15 epochs per process, three rounds of
+numpy-first / numpy-first with `_reread` / fastmlp-first processes in one locked command:
+epoch medians 234, 255, 253 ms / 155, 176, 207 ms / 192, 164, 167 ms. `in_force()` tells
+which value runs (bench reports it).
 """
 import os
 import sys
@@ -38,10 +45,40 @@ _BEFORE_NUMPY = "numpy" not in sys.modules
 os.environ.update(INJECTED_ENV)
 
 
+def _reread():
+    """Have every OpenBLAS already loaded, with its own (pthreads) workers, read the variable
+    now: its exported openblas_read_env reads the environment again, blas_thread_shutdown_ stops
+    the workers (its next threaded call starts new ones, which take the new timeout), and
+    openblas_thread_timeout says what it read. True if at least one was loaded and every one
+    took the value; False where that cannot be done (another BLAS, or an OpenBLAS without
+    these functions). It runs once, at `import fastmlp`: like a fork, stopping the workers
+    assumes no other thread is inside a BLAS call at that moment."""
+    import ctypes
+
+    from threadpoolctl import threadpool_info
+    took = []
+    for lib in threadpool_info():
+        if lib.get("internal_api") != "openblas" or lib.get("threading_layer") != "pthreads":
+            continue
+        try:
+            so = ctypes.CDLL(lib["filepath"])
+            so.openblas_read_env()
+            so.blas_thread_shutdown_()
+            took.append(so.openblas_thread_timeout() == IDLE_SPIN_LOG2)
+        except (OSError, AttributeError):
+            return False
+    return bool(took) and all(took)
+
+
+# Whether _reread made the OpenBLAS that numpy had loaded before this module take the value.
+_REREAD = bool(INJECTED_ENV) and not _BEFORE_NUMPY and _reread()
+
+
 def in_force():
     """The OPENBLAS_THREAD_TIMEOUT OpenBLAS runs with in this process (an int), or None when it
-    runs with its own default (28) because numpy was loaded first and nobody had set it."""
-    value = os.environ.get(VARIABLE) if _BEFORE_NUMPY or not INJECTED_ENV else None
+    runs with its own default (28): numpy was loaded first, nobody had set it, and _reread could
+    not make the loaded library take it."""
+    value = os.environ.get(VARIABLE) if _BEFORE_NUMPY or not INJECTED_ENV or _REREAD else None
     try:
         return None if value is None else int(value)
     except ValueError:  # OpenBLAS reads it with atoi: junk is 0, which means its default
