@@ -48,7 +48,7 @@ os.environ.update(INJECTED_ENV)
 def _reread():
     """Have every OpenBLAS already loaded, with its own (pthreads) workers, read the variable
     now: its exported openblas_read_env reads the environment again, blas_thread_shutdown_ stops
-    the workers (its next threaded call starts new ones, which take the new timeout), and
+    the workers, blas_thread_init starts new ones, which take the new timeout, and
     openblas_thread_timeout says what it read. True if at least one was loaded and every one
     took the value; False where that cannot be done (another BLAS, or an OpenBLAS without
     these functions). It runs once, at `import fastmlp`: like a fork, stopping the workers
@@ -64,6 +64,9 @@ def _reread():
             so = ctypes.CDLL(lib["filepath"])
             so.openblas_read_env()
             so.blas_thread_shutdown_()
+            # Start the pool again now, as loading the library did: it reads the new timeout,
+            # and raising the thread count later (threadpoolctl) finds the pool it expects.
+            so.blas_thread_init()
             took.append(so.openblas_thread_timeout() == IDLE_SPIN_LOG2)
         except (OSError, AttributeError):
             return False
