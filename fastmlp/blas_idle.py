@@ -19,13 +19,14 @@ full-batch matmul takes milliseconds.
 OpenBLAS reads the variable when the library loads (with numpy), so fastmlp/__init__.py imports
 this module before anything imports numpy. A value the user set is kept. When numpy was imported
 first (`import numpy as np` above `import fastmlp`, as scripts and notebooks often do), the
-loaded OpenBLAS is asked to read its environment again and to stop its thread pool, whose next
-call starts workers that sleep (`_reread`). That matters at full batch too: there numba's
-kernels run between the BLAS calls, and the spinning worker takes a core from them. Measured,
+loaded OpenBLAS is asked to read its environment again and to restart its thread pool, whose
+new workers sleep (`_reread`). That matters at full batch too: there numba's kernels run
+between the BLAS calls, and the spinning worker takes a core from them. Measured,
 `[128, 64, 32]` full batch, float32, 2 threads, 15 epochs per process, three rounds of
 numpy-first / numpy-first with `_reread` / fastmlp-first processes in one locked command:
-epoch medians 234, 255, 253 ms / 155, 176, 207 ms / 192, 164, 167 ms. `in_force()` tells
-which value runs (bench reports it).
+epoch medians 234, 255, 253 ms / 155, 176, 207 ms / 192, 164, 167 ms (later, two rounds of
+numpy-first with `_reread` / fastmlp-first: 169, 172 / 173, 165 ms). `in_force()` tells which
+value runs (bench reports it).
 """
 import os
 import sys
