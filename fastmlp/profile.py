@@ -12,7 +12,7 @@ from unittest import mock
 
 import numpy as np
 
-from . import backward, batches, forward, fused, prune, sparse
+from . import augment, backward, batches, forward, fused, prune, sparse
 
 PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/softmax",
           "backward matmuls", "fused backward kernels", "fused pass", "optimizer update",
@@ -21,6 +21,7 @@ PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/soft
 # (module, name it calls, phase); profile_epochs adds the optimizer's kernel
 _TIMED = [
     (batches, "gather_rows", "batch gather"),
+    (augment, "gather_affine", "batch gather"),
     (prune, "gather_columns", "batch gather"),
     (fused, "fused_step", "fused pass"),
     (fused, "reduce_step", "fused pass"),
