@@ -2,19 +2,20 @@
 images, in numpy (BLAS matmuls) and numba (fused kernels).
 
 The data flow, one module each: data -> model -> workspace -> forward/backward -> update,
-driven by train. Names are imported on first use, so `import fastmlp.data` or the command
+driven by train. Names are imported on first use, so `import fastmlp.data.load` or the command
 line's argument checks do not pay for importing numba and loading the kernels.
 """
 # First, before anything imports numpy: OpenBLAS reads its idle-thread setting when it loads.
-from . import blas_idle  # noqa: F401, I001
+from .runtime import blas_idle  # noqa: F401, I001
 
 import importlib  # noqa: E402
 
 _EXPORTS = {
-    "MLP": "model", "DataError": "errors", "FastMLPError": "errors", "Dataset": "data",
-    "Split": "data", "load_dataset": "data", "TrainConfig": "settings", "RunOptions": "settings",
-    "SETTINGS": "settings", "EpochStats": "result", "TrainResult": "result", "train": "trainer",
-    "MLPClassifier": "classifier",
+    "MLP": "engine.model", "DataError": "errors", "FastMLPError": "errors",
+    "Dataset": "data.load", "Split": "data.load", "load_dataset": "data.load",
+    "TrainConfig": "settings", "RunOptions": "settings", "SETTINGS": "settings",
+    "EpochStats": "training.result", "TrainResult": "training.result",
+    "train": "training.loop", "MLPClassifier": "classifier",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

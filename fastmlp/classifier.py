@@ -5,10 +5,11 @@ from dataclasses import asdict
 
 import numpy as np
 
-from . import checkpoint, inference
-from .data import Dataset, Split, split_rows
+from .data.load import Dataset, Split, split_rows
+from .engine import inference
 from .errors import FastMLPError
 from .settings import BY_NAME, IN_MEMORY, SETTINGS, RunOptions, TrainConfig
+from .training import checkpoint
 
 # The estimator's parameters: every setting of the table but where the data comes from, which
 # fit() takes (scikit-learn's rule: data is an argument of fit, never a parameter).
@@ -94,8 +95,8 @@ class MLPClassifier:
     def fit_dataset(self, dataset, on_epoch=None, **options):
         """Train on a fastmlp Dataset (load_dataset); options go to fastmlp.train (save_path,
         checkpoint_every, resume, max_memory)."""
-        from .plan import parse_size
-        from .trainer import train
+        from .training.loop import train
+        from .units import parse_size
         config = self.config(IN_MEMORY if dataset.directory is None else dataset.name)
         if options.get("max_memory") is not None:
             try:
@@ -138,7 +139,7 @@ class MLPClassifier:
     @classmethod
     def load(cls, path):
         """A fitted classifier from a file written by save() or by fastmlp train --save."""
-        from .result import EpochStats
+        from .training.result import EpochStats
         saved = checkpoint.load(path)
         clf = cls.from_config(saved.config)
         clf.config_ = saved.config

@@ -1,10 +1,13 @@
-"""PNG figures (matplotlib, an optional extra): throughput against threads, training curves,
-and a confusion matrix. Each function returns the PNG's bytes; callers write them atomically."""
+"""PNG figures (matplotlib, an optional extra): training curves, a confusion matrix, throughput
+against threads, time to accuracy, a grid's accuracy by epoch and a sweep's metric per setting.
+Each function returns the PNG's bytes; callers write them atomically."""
 import io
+import math
 
 import numpy as np
 
 from .errors import FastMLPError
+from .training.result import METRIC_WORDS
 
 
 def _pyplot():
@@ -17,22 +20,21 @@ def _pyplot():
     return plt
 
 
-def _png(fig, plt):
+def _png(fig, plt, dpi=120):
     buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=120)
+    fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     return buffer.getvalue()
 
 
 def throughput_png(rows):
     """fastmlp bench rows: samples/s against thread count, one line per configuration."""
-    from .bench import describe
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     configs = {}
     for r in rows:
-        configs.setdefault(describe(r.layers, r.batch_size, r.dtype), []).append(r)
+        configs.setdefault(r.configuration, []).append(r)
     for name, group in configs.items():
         ax.plot([r.threads for r in group], [r.samples_per_s for r in group], "o-", label=name)
     ax.set_xlabel("threads")
@@ -133,3 +135,84 @@ def race_png(runs, target, metric, title):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return _png(fig, plt)
+
+
+def experiments_png(rows):
+    """PNG bytes: validation accuracy against epoch, one panel per experiment, the mean over
+    seeds with a min-max band, and the reported figures marked (needs matplotlib)."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
+
+    cols = min(2, len(rows))
+    nrows = math.ceil(len(rows) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(6 * cols, 4 * nrows), squeeze=False)
+    for ax, r in zip(axes.flat, rows):
+        for metric, color in (("val_acc", "C0"), ("test_acc", "C1")):
+            curve = r["curves"].get(metric)
+            if curve is None or (metric == "test_acc" and "test_acc_at" not in r["reported"]):
+                continue  # the test curve is drawn only where a document reports one
+            x = np.arange(1, len(curve["mean"]) + 1)
+            ax.plot(x, 100 * np.array(curve["mean"]), color=color,
+                    label=f"ours, {METRIC_WORDS[metric]}: mean, min–max band")
+            ax.fill_between(x, 100 * np.array(curve["min"]), 100 * np.array(curve["max"]),
+                            color=color, alpha=0.25, linewidth=0)
+        for metric, style in (("val_acc", "--"), ("test_acc", ":")):
+            if metric in r["reported"]:
+                value = 100 * r["reported"][metric]
+                ax.axhline(value, color="C3", linestyle=style,
+                           label=f"reported {METRIC_WORDS[metric]} {value:.2f}%")
+        if "test_acc_at" in r["reported"]:
+            ax.plot(r["reported"]["epochs"], 100 * np.array(r["reported"]["test_acc_at"]), "x",
+                    color="C3", label="reported test by epoch")
+        ax.set_title(f"{r['name']}: {r['layers']}, {r['init']}, {r['epochs']} epochs",
+                     fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("accuracy %")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in list(axes.flat)[len(rows):]:
+        ax.set_visible(False)
+    fig.suptitle(f"fastmlp: accuracy by epoch over {len(rows[0]['seeds'])} seeds, beside the "
+                 "reported figures (red)")
+    return _png(fig, plt, dpi=110)
+
+
+def sweep_png(sweep, rows):
+    """PNG bytes: the metric's mean over seeds (with its standard deviation) against each
+    swept setting, one panel per setting; numbers on a numeric axis (logarithmic for log
+    ranges and draws), other values side by side (needs matplotlib)."""
+    plt = _pyplot()
+
+    ranked = [r for r in rows if "score" in r]
+    fig, axes = plt.subplots(1, len(sweep.axes), figsize=(4.5 * len(sweep.axes), 3.8),
+                             squeeze=False)
+    scale = 100 if sweep.metric.endswith("acc") else 1
+    y = np.array([scale * r["score"]["mean"] for r in ranked])
+    err = np.array([scale * r["score"]["std"] for r in ranked])
+    # With successive halving, one colour per rung: scores after fewer epochs stand apart.
+    rungs = sorted({r.get("epochs") or 0 for r in ranked})
+    for ax, axis in zip(axes.flat, sweep.axes):
+        values = [r["values"][axis.name] for r in ranked]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric:
+            x = np.array(values, dtype=float)
+        else:
+            labels = list(dict.fromkeys(map(str, values)))
+            x = np.array([labels.index(str(v)) for v in values], dtype=float)
+            ax.set_xticks(range(len(labels)), labels, rotation=20, fontsize=8)
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        for i, rung in enumerate(rungs):
+            at = np.array([(r.get("epochs") or 0) == rung for r in ranked])
+            ax.errorbar(x[at], y[at], yerr=err[at], fmt="o", color=f"C{i}", ecolor="0.6",
+                        capsize=3, label=f"{rung} epochs" if rung else None)
+        if len(rungs) > 1:
+            ax.legend(fontsize=7)
+        if numeric and axis.log:
+            ax.set_xscale("log")
+        ax.set_xlabel(axis.name)
+        ax.set_ylabel(f"{sweep.metric}{' %' if scale == 100 else ''}")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"fastmlp sweep: {sweep.metric} (mean ± std over seeds) per point")
+    return _png(fig, plt, dpi=100)

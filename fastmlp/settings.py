@@ -20,11 +20,11 @@ import math
 import numbers
 from dataclasses import dataclass, field, fields, make_dataclass
 
-from .datasets import DATASETS
+from .data.registry import DATASETS
+from .engine.model import DTYPES, INITS
+from .engine.optim import OPTIMIZERS
+from .engine.schedule import SCHEDULES
 from .errors import FastMLPError
-from .model import DTYPES, INITS
-from .schedule import SCHEDULES
-from .update import OPTIMIZERS
 
 # A dataset given as arrays (MLPClassifier.fit, or fastmlp.train with a Dataset built in
 # memory) rather than loaded by name.

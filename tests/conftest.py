@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastmlp import data
-from fastmlp.data import load_dataset
-from fastmlp.datasets import DatasetSpec
+from fastmlp.data import registry
+from fastmlp.data.load import load_dataset
+from fastmlp.data.registry import DatasetSpec
 
 from .helpers import (
     make_dataset,  # noqa: F401  (still imported from here by other test files)
@@ -25,9 +25,11 @@ def mnist():
 
 
 def _every_kernel():
-    """Every declared kernel, as jit.py keeps them (dispatcher, signature template, slp)."""
-    from fastmlp import augment, fused, jit, kernels, prune, sparse  # noqa: F401  (declare them)
-    return [declared for group in sorted(jit._DECLARED) for declared in jit._DECLARED[group]]
+    """Every declared kernel (dispatcher, signature template, slp)."""
+    from fastmlp.engine import augment, kernels  # noqa: F401  (importing declares them)
+    from fastmlp.fastpath import csr, fused, prune, sparse, sparse_grad  # noqa: F401
+    from fastmlp.runtime import jit
+    return jit.declared()
 
 
 def compile_share(part, parts):
@@ -35,10 +37,10 @@ def compile_share(part, parts):
     types. Split by kernel, not by float type: two processes saving entries of one kernel race
     on its cache index (numba reads, extends and rewrites it), and a lost race can point one
     float type's entry at the other's code."""
-    from fastmlp import jit
+    from fastmlp.runtime import jit
     for dispatcher, template, slp in _every_kernel()[part::parts]:
         for code in ("f4", "f8"):
-            jit._compile(dispatcher, template.replace("F", code), slp)
+            jit.compile_kernel(dispatcher, template.replace("F", code), slp)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -62,10 +64,10 @@ def kernels_ready():
     """Every kernel ready for both float types: the kernel-level tests call kernels directly,
     without the Workspace or FusedPass that makes them ready in a run (the in-process and CLI
     runs of the other tests rely on those, as a user's run does)."""
-    from fastmlp import jit
+    from fastmlp.runtime import jit
     _every_kernel()  # imports every module that declares kernels
     for dtype in (np.float32, np.float64):
-        for group in sorted(jit._DECLARED):
+        for group in jit.groups():
             jit.ready(dtype, group)
 
 
@@ -76,5 +78,5 @@ def mnist_slice_dir(tmp_path, monkeypatch):
     split, epochs of milliseconds."""
     directory = tmp_path / "data"
     sha256 = write_dataset(directory, mnist_slice(3000, 500), gz=False)
-    monkeypatch.setitem(data.DATASETS, "mnist-slice", DatasetSpec(sha256))
+    monkeypatch.setitem(registry.DATASETS, "mnist-slice", DatasetSpec(sha256))
     return directory

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastmlp.data import SHIPPED_DATA, Dataset, Split
+from fastmlp.data.load import SHIPPED_DATA, Dataset, Split
 
 MNIST_DIR = SHIPPED_DATA / "mnist"
 
@@ -20,9 +20,9 @@ MNIST_DIR = SHIPPED_DATA / "mnist"
 # [name, {file: sha256}], the rest is the command line.
 REGISTER_AND_RUN = """
 import json, sys
-from fastmlp import data
+from fastmlp.data import registry
 name, sha256 = json.loads(sys.argv.pop(1))
-data.DATASETS[name] = data.DatasetSpec(sha256=sha256)
+registry.DATASETS[name] = registry.DatasetSpec(sha256=sha256)
 from fastmlp.cli import main
 sys.exit(main())
 """
@@ -116,7 +116,7 @@ def write_dataset(directory, files, gz=True):
 def mnist_slice(n_train, n_test):
     """The first n_train training and n_test test images of the shipped MNIST: {file name: IDX
     bytes}, a small real dataset for write_dataset."""
-    from fastmlp.datasets import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+    from fastmlp.data.registry import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 
     counts = {TRAIN_IMAGES: n_train, TRAIN_LABELS: n_train, TEST_IMAGES: n_test,
               TEST_LABELS: n_test}

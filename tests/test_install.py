@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import fastmlp
-from fastmlp import data
+from fastmlp.data import load as data
 
 from .helpers import run_cli
 
@@ -50,9 +50,9 @@ def read_only(directory):
                     reason="read-only bind mounts need root")
 def test_a_read_only_install_with_a_read_only_home_trains(tmp_path):
     site = tmp_path / "site"
+    # As a wheel lays it out: the package with its data (the shipped MNIST files) inside.
     shutil.copytree(ROOT / "fastmlp", site / "fastmlp",
                     ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "data", site / "fastmlp" / "shipped")  # as the wheel lays it out
     home, work, temp = tmp_path / "home", tmp_path / "work", tmp_path / "tmp"
     for d in (home, work, temp):
         d.mkdir()

@@ -15,11 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fastmlp import checkpoint
-from fastmlp.data import DATASETS
-from fastmlp.early import DIVERGENCE_FACTOR, diverged
+from fastmlp.data.load import DATASETS
 from fastmlp.errors import FastMLPError, TrainingInterrupted
-from fastmlp.grid import load_grid
+from fastmlp.grids.experiments import load_grid
 from fastmlp.settings import (
     BY_NAME,
     CONFIG_SETTINGS,
@@ -34,9 +32,10 @@ from fastmlp.settings import (
     Text,
     TrainConfig,
 )
-from fastmlp.trainer import train
-
-from .conftest import make_dataset
+from fastmlp.training import checkpoint
+from fastmlp.training.loop import train
+from fastmlp.training.stopping import DIVERGENCE_FACTOR, diverged
+from tests.helpers import make_dataset
 
 # ---------------------------------------------------------------------------- strategies
 
@@ -189,7 +188,7 @@ def test_every_grid_entry_is_checked_before_any_run(tmp_path):
 @settings(max_examples=40, deadline=None)
 @given(configs())
 def test_config_survives_a_saved_model(tmp_path_factory, config):
-    from fastmlp.model import MLP
+    from fastmlp.engine.model import MLP
     path = tmp_path_factory.mktemp("model") / "m.npz"
     checkpoint.save(path, MLP([4, 3, 10]), config, [], {"name": config.dataset, "sha256": {}})
     assert checkpoint.load(path).config == config
@@ -266,8 +265,9 @@ def test_a_loss_that_explodes_but_stays_finite_stops_the_run(batch_size, epoch):
 
 
 def test_the_checkpoint_keeps_the_initial_loss_a_resumed_run_is_measured_against(tmp_path):
-    from fastmlp.trainer import evaluate, make_trainer
-    from fastmlp.workspace import Workspace
+    from fastmlp.engine.inference import evaluate
+    from fastmlp.engine.workspace import Workspace
+    from fastmlp.training.trainer import make_trainer
 
     config, data = TrainConfig(layers=(16,), epochs=2, lr=0.1, dtype="float64"), make_dataset()
     train(config, data, save_path=tmp_path / "c.npz")

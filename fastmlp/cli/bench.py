@@ -25,7 +25,7 @@ def _fraction(text):
 
 
 def add_parser(subparsers):
-    from ..peers import OPTIMIZERS as PEER_OPTIMIZERS
+    from ..bench.peers import OPTIMIZERS as PEER_OPTIMIZERS
 
     parser = add_command(
         subparsers, "bench",
@@ -85,9 +85,10 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from .. import bench, plots
-    from ..peers import PEERS
-    from ..threads import default_threads, usable_threads
+    from .. import plots
+    from ..bench import tables, throughput
+    from ..bench.peers import PEERS
+    from ..runtime.threads import default_threads, usable_threads
 
     if args.plot is not None:
         try:
@@ -108,16 +109,16 @@ def run(args):
         threads = used
     peers = PEERS if args.peers else ()
     default_lr = ADAM_LR if args.optimizer == "adam" else BY_NAME["lr"].default
-    rows = bench.run(args.layers or [list(BY_NAME["layers"].default)], args.batch_size,
+    rows = throughput.run(args.layers or [list(BY_NAME["layers"].default)], args.batch_size,
                      args.dtype, threads, repeats=args.repeats, peers=peers,
                      peer_runs=args.peer_runs,
                      profile=args.profile, optimizer=args.optimizer, lr=args.lr or default_lr,
                      log=lambda line: print(line, file=sys.stderr))
-    print(bench.table(rows, peers))
+    print(tables.table(rows, peers))
     if args.profile:
-        print(bench.profile_table(rows))
-    outputs = [(args.json, lambda: bench.to_json(rows)),
-               (args.csv, lambda: bench.to_csv(rows, peers)),
+        print(tables.profile_table(rows))
+    outputs = [(args.json, lambda: tables.to_json(rows)),
+               (args.csv, lambda: tables.to_csv(rows, peers)),
                (args.plot, lambda: plots.throughput_png(rows))]
     for path, render in outputs:
         if path is not None:
@@ -137,8 +138,9 @@ def race_recipe(args):
 
 
 def run_race(args):
-    from .. import plots, race
-    from ..threads import usable_threads
+    from .. import plots
+    from ..bench import race
+    from ..runtime.threads import usable_threads
 
     if args.layers or args.profile or args.csv:
         raise FastMLPError("with --to-accuracy, give the recipe as --preset or --recipe "

@@ -13,6 +13,6 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from ..data import download_dataset
+    from ..data.load import download_dataset
 
     print(download_dataset(args.dataset, args.dest))

@@ -25,7 +25,7 @@ def add_parser(subparsers):
 def _data(saved, args):
     """The dataset to evaluate on: the saved record's exact split, or --dataset split with the
     run's seed and validation fraction."""
-    from ..data import load_dataset, load_recorded
+    from ..data.load import load_dataset, load_recorded
 
     record, config = saved.dataset, saved.config
     if args.dataset is None:
@@ -42,8 +42,8 @@ def _data(saved, args):
 
 
 def run(args):
-    from .. import checkpoint
-    from ..inference import confusion_matrix, evaluation_report, predict_proba
+    from ..engine.inference import confusion_matrix, evaluation_report, predict_proba
+    from ..training import checkpoint
 
     saved = checkpoint.load(args.model)
     data = _data(saved, args)

@@ -42,7 +42,7 @@ def output_path(text):
 
 def memory_size(text):
     """argparse's `type` for a size in bytes: 4GiB, 500MB, 1.5G, 1000000."""
-    from ..plan import parse_size
+    from ..units import parse_size
     try:
         return parse_size(text)
     except ValueError as e:

@@ -25,7 +25,7 @@ def run(args):
     import numpy as np
 
     from ..classifier import MLPClassifier  # it scales uint8 images as training did
-    from ..images import read_inputs
+    from ..data.images import read_inputs
 
     clf = MLPClassifier.load(args.model)
     n_in = clf.model_.sizes[0]

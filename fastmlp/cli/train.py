@@ -69,8 +69,8 @@ def configure(args):
     """(TrainConfig, RunOptions, Checkpoint or None) of a parsed command line: the flags given,
     else the preset's values, else the table's defaults; with --resume, the checkpoint's
     settings, of which only RESUME_MAY_CHANGE may be given."""
-    from .. import checkpoint
     from ..settings import RunOptions, TrainConfig
+    from ..training import checkpoint
 
     given = vars(args)  # only the flags given: the parser's default is SUPPRESS
     settings = {s.name: given[s.name] for s in CONFIG_SETTINGS if s.name in given}
@@ -110,30 +110,15 @@ def summary_line(result):
 
 def note_thread_clamp(threads):
     """One line on stderr when more threads are asked for than there are cores to run them."""
-    from ..threads import usable_threads
+    from ..runtime.threads import usable_threads
 
     if threads is not None and usable_threads(threads) < threads:
         print(f"fastmlp: note: --threads {threads} is more than the {usable_threads(threads)} "
               f"cores this process may use; using {usable_threads(threads)}", file=sys.stderr)
 
 
-def dry_run(config, options, dataset, max_memory):
-    """Print the run's plan; refuse it as the run would when it does not fit."""
-    from .. import estimate as estimating
-    from .. import plan as planning
-    from ..threads import thread_limits
-
-    plan = planning.plan_for(config, dataset)
-    with thread_limits(options.threads) as threads:
-        peak = estimating.gemm_peak_gflops(config.dtype, threads)
-        estimate = estimating.estimate_time(plan)
-    available = planning.available_bytes()
-    print(planning.report(plan, config.optimizer, estimate, peak, threads, available))
-    planning.check_fits(plan, max_memory, available)
-
-
 def run(args):
-    from ..data import load_dataset_for
+    from ..data.load import load_dataset_for
 
     config, options, resume = configure(args)
     # Decompressing and checksumming the data releases the GIL, so it overlaps with importing
@@ -142,13 +127,17 @@ def run(args):
     with ThreadPoolExecutor(1) as pool:
         loading = pool.submit(load_dataset_for, config, options.data_dir)
         note_thread_clamp(options.threads)
-        from ..trainer import train  # imports numba and loads the kernels
+        from ..training.loop import train  # imports numba and loads the kernels
         dataset = loading.result()  # before the progress bar, so a data error prints alone
     max_memory = getattr(args, "max_memory", None)
     if getattr(args, "dry_run", False):
-        dry_run(config, options, dataset, max_memory)
+        from ..training.dry_run import dry_run
+        text, refusal = dry_run(config, options, dataset, max_memory)
+        print(text)
+        if refusal is not None:
+            raise refusal
         return
-    from ..plan import check_fits, plan_for
+    from ..training.plan import check_fits, plan_for
     plan = plan_for(config, dataset)
     check_fits(plan, max_memory)  # before the progress bar: one line
     # A resumed run goes on writing to its checkpoint unless --save names another file.

@@ -1,0 +1,206 @@
+"""The contestants of `fastmlp bench --to-accuracy`, each run as a whole process of its own:
+`python -m fastmlp.bench.racers NAME CONFIG.json --threads N` trains the recipe CONFIG (a
+TrainConfig as JSON) and prints one JSON line per epoch, `{"epoch", "t", "val", "val_s", "test",
+"test_s"}`: `t` is time.monotonic() when the epoch's training ended (the system-wide clock, so
+the parent, which read it just before starting this process, can subtract), then each split's
+accuracy and the seconds its evaluation took (the parent charges only the final evaluation).
+
+- fastmlp: the engine, started the way `fastmlp train` starts (data loading overlapped with
+  loading numba and the kernels).
+- torch, torch-compile: the same recipe in PyTorch, written the ordinary way (nn.Sequential,
+  torch.optim, LambdaLR over fastmlp's schedule, plain tensor batching with randperm, shifts by
+  indexing a padded batch); torch-compile trains through torch.compile(model), whose compile
+  happens in the first steps and is charged like any other start-up. Both evaluate in eager
+  mode.
+- sklearn: scikit-learn's MLPClassifier with its default Adam (lr 1e-3, alpha 1e-4), the
+  recipe's layers and batch size, one partial_fit per epoch.
+
+This module imports only the standard library at the top, so that a contestant's start-up is
+its own.
+"""
+import argparse
+import json
+import time
+
+
+def _epochs(config, dataset, train_epoch, accuracy):
+    """Run config.epochs epochs, printing each epoch's line; accuracy(split) -> fraction."""
+    for epoch in range(1, config.epochs + 1):
+        train_epoch()
+        line = {"epoch": epoch, "t": time.monotonic()}
+        for name in ("val", "test"):
+            start = time.monotonic()
+            line[name] = accuracy(getattr(dataset, name))
+            line[name + "_s"] = time.monotonic() - start
+        print(json.dumps(line), flush=True)
+
+
+def race_fastmlp(config, threads):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..data.load import load_dataset_for
+    with ThreadPoolExecutor(1) as pool:  # as cli/train.py: data beside numba's start-up
+        loading = pool.submit(load_dataset_for, config)
+        from ..engine.inference import evaluate
+        from ..engine.workspace import EVAL_ROWS, Workspace
+        from ..runtime.threads import thread_limits
+        from ..training.trainer import make_trainer
+        dataset = loading.result()
+    with thread_limits(threads):
+        trainer = make_trainer(config, dataset)
+        rows = max(len(dataset.val), len(dataset.test))
+        ws = Workspace(trainer.model, min(EVAL_ROWS, rows), backward=False, gather=False)
+        _epochs(config, dataset, trainer.epoch,
+                lambda split: evaluate(trainer.evaluated, ws, split.x, split.y)[0])
+
+
+def _torch_model(config, n_in, n_out):
+    import torch
+    from torch import nn
+
+    init = {"he": lambda w: nn.init.kaiming_normal_(w, nonlinearity="relu"),
+            "glorot": nn.init.xavier_uniform_,
+            "uniform": lambda w: nn.init.uniform_(w, -0.5, 0.5)}[config.init]
+    sizes = [n_in, *config.layers, n_out]
+    layers = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        linear = nn.Linear(a, b)
+        with torch.no_grad():
+            init(linear.weight)
+            if config.init == "uniform":
+                nn.init.uniform_(linear.bias, -0.5, 0.5)
+            else:
+                nn.init.zeros_(linear.bias)
+        layers.append(linear)
+        if k < len(sizes) - 2:
+            layers.append(nn.ReLU())
+            if config.dropout:
+                layers.append(nn.Dropout(config.dropout))
+    return nn.Sequential(*layers).to(getattr(torch, config.dtype))
+
+
+def _torch_optimizer(config, params):
+    import torch
+
+    if config.optimizer in ("sgd", "momentum"):
+        momentum = config.momentum if config.optimizer == "momentum" else 0.0
+        return torch.optim.SGD(params, lr=config.lr, momentum=momentum,
+                               nesterov=config.nesterov, weight_decay=config.weight_decay)
+    adam = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    return adam(params, lr=config.lr, betas=(config.beta1, config.beta2), eps=config.eps,
+                weight_decay=config.weight_decay)
+
+
+def _shifter(shift, side):
+    """Shift every image of a batch by uniform integers in [-shift, shift] rows and columns,
+    zero fill (what fastmlp's gather kernel does), by indexing a zero-padded batch."""
+    import torch
+    import torch.nn.functional as F
+
+    line = torch.arange(side)
+
+    def shifted(xb, generator):
+        n = len(xb)
+        d = torch.randint(-shift, shift + 1, (n, 2), generator=generator)
+        padded = F.pad(xb.view(n, side, side), (shift,) * 4)
+        rows = (line - d[:, :1] + shift)[:, :, None]
+        cols = (line - d[:, 1:] + shift)[:, None, :]
+        return padded[torch.arange(n)[:, None, None], rows, cols].reshape(n, side * side)
+    return shifted
+
+
+def race_torch(config, threads, compiled=False):
+    import torch
+    from torch import nn
+
+    from ..data.load import load_dataset_for
+    from ..engine.schedule import Schedule
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    dataset = load_dataset_for(config)
+    x, y = torch.from_numpy(dataset.train.x), torch.from_numpy(dataset.train.y).long()
+    n = len(y)
+    batch = min(config.batch_size or n, n)
+    steps = -(-n // batch)
+    model = _torch_model(config, x.shape[1], dataset.n_classes)
+    forward = torch.compile(model) if compiled else model
+    optimizer = _torch_optimizer(config, model.parameters())
+    schedule = Schedule(config.schedule, config.lr, config.epochs, steps, config.warmup,
+                        config.lr_step_epochs, config.lr_gamma)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: schedule.lr(step) / config.lr)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    shifted = _shifter(config.augment_shift, 28) if config.augment_shift else None
+
+    def train_epoch():
+        model.train()
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n, batch):
+            index = order[start:start + batch]
+            xb, yb = x[index], y[index]
+            if shifted is not None:
+                xb = shifted(xb, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss_fn(forward(xb), yb).backward()
+            optimizer.step()
+            scheduler.step()
+
+    def accuracy(split):
+        model.eval()
+        with torch.no_grad():
+            logits = model(torch.from_numpy(split.x))
+        return float((logits.argmax(1).numpy() == split.y).mean())
+
+    _epochs(config, dataset, train_epoch, accuracy)
+
+
+def race_sklearn(config, threads):
+    import warnings
+
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+    from threadpoolctl import threadpool_limits
+
+    from ..data.load import load_dataset_for
+
+    dataset = load_dataset_for(config)
+    n = len(dataset.train)
+    clf = MLPClassifier(hidden_layer_sizes=config.layers, random_state=config.seed,
+                        batch_size=min(config.batch_size or n, n))
+    classes = np.arange(dataset.n_classes)
+    with threadpool_limits(limits=threads, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one partial_fit per epoch "does not converge"
+        _epochs(config, dataset,
+                lambda: clf.partial_fit(dataset.train.x, dataset.train.y, classes=classes),
+                lambda split: float(clf.score(split.x, split.y)))
+
+
+CONTESTANTS = {
+    "fastmlp": race_fastmlp,
+    "torch": race_torch,
+    "torch-compile": lambda config, threads: race_torch(config, threads, compiled=True),
+    "sklearn": race_sklearn,
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fastmlp.bench.racers")
+    parser.add_argument("contestant", choices=CONTESTANTS)
+    parser.add_argument("config", help="the recipe: a TrainConfig as a JSON object")
+    parser.add_argument("--threads", type=int, required=True)
+    args = parser.parse_args(argv)
+    from ..settings import TrainConfig
+
+    try:
+        CONTESTANTS[args.contestant](TrainConfig(**json.loads(args.config)), args.threads)
+    except ImportError as e:
+        print(json.dumps({"error": f"{args.contestant}: {e.name} is not installed"}))
+    return 0
+
+
+if __name__ == "__main__":
+    from ..runtime.exit import exit_now
+
+    exit_now(main())

@@ -1,0 +1,1 @@
+"""fastmlp.data."""

@@ -1,0 +1,123 @@
+"""The MLP: layer sizes, one flat parameter buffer with per-layer views, and initialisation."""
+import numpy as np
+
+from ..errors import FastMLPError
+
+
+def _he(w, b, rng):
+    fan_in, _ = w.shape
+    w[...] = rng.normal(0.0, np.sqrt(2.0 / fan_in), w.shape)
+    b[...] = 0
+
+
+def _uniform(w, b, rng):  # the first source document's baseline: weights and biases
+    w[...] = rng.uniform(-0.5, 0.5, w.shape)
+    b[...] = rng.uniform(-0.5, 0.5, b.shape)
+
+
+def _glorot(w, b, rng):
+    fan_in, fan_out = w.shape
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    w[...] = rng.uniform(-limit, limit, w.shape)
+    b[...] = 0
+
+
+# Initialisation schemes: name -> function filling one layer's weights (n_in, n_out) and biases
+# in place from a numpy Generator.
+INITS = {"he": _he, "uniform": _uniform, "glorot": _glorot}
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+# Each layer's weights and biases start on a 64-byte boundary of the flat buffer, so that the
+# views BLAS and the kernels see are aligned for AVX-512 loads; the padding stays zero.
+_ALIGN_BYTES = 64
+
+
+def _aligned(offset, itemsize):
+    step = _ALIGN_BYTES // itemsize
+    return -(-offset // step) * step
+
+
+def _layout(sizes, itemsize):
+    """Offsets (weights, biases) of every layer in the flat buffer, and its total length."""
+    offsets, end = [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        w = _aligned(end, itemsize)
+        b = _aligned(w + n_in * n_out, itemsize)
+        offsets.append((w, b))
+        end = b + n_out
+    return offsets, end
+
+
+def flat_length(sizes, dtype):
+    """Elements of the flat parameter (and gradient) buffer of an MLP of `sizes`, padding
+    included: what MLP allocates, without allocating it (plan.py counts memory with it)."""
+    return _layout(tuple(int(s) for s in sizes), np.dtype(dtype).itemsize)[1]
+
+
+def training_flops(sizes, first_columns=None):
+    """Training FLOPs per sample of an MLP of `sizes`: forward and weight-gradient matmuls for
+    every layer, input-gradient matmuls for every layer but the first (2 FLOPs per
+    multiply-add). first_columns: the input columns the first layer's multiply-adds take per
+    row where a path skips some (pruned: the kept ones; sparse: the nonzeros, on average);
+    every input by default."""
+    macs = [n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    if first_columns is not None:
+        macs[0] = first_columns * sizes[1]
+    return 2 * (2 * sum(macs) + sum(macs[1:]))
+
+
+def _layer_views(flat, sizes):
+    """Per-layer weights (n_in, n_out) and biases (n_out,) as views into a flat buffer."""
+    offsets, _ = _layout(sizes, flat.itemsize)
+    weights = [flat[w:w + n_in * n_out].reshape(n_in, n_out)
+               for (w, _), n_in, n_out in zip(offsets, sizes[:-1], sizes[1:])]
+    biases = [flat[b:b + n_out] for (_, b), n_out in zip(offsets, sizes[1:])]
+    return weights, biases
+
+
+class MLP:
+    """n_in -> hidden layers (ReLU) -> n_out (softmax), e.g. MLP([784, 128, 64, 32, 10]).
+
+    `params` is ONE contiguous buffer holding every weight and bias; `weights[l]` (n_in, n_out)
+    and `biases[l]` (n_out,) are views into it. `grads` has the same layout, with the views
+    `dweights` and `dbiases`, so an optimizer is one loop over two flat arrays.
+    """
+
+    def __init__(self, sizes, dtype=np.float32):
+        sizes = tuple(int(s) for s in sizes)
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise FastMLPError(f"layer sizes must be positive integers, got {list(sizes)}")
+        self.sizes = sizes
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise FastMLPError(f"dtype must be float32 or float64, got {self.dtype}")
+        length = flat_length(sizes, self.dtype)
+        self.params = np.zeros(length, self.dtype)  # (P,)
+        self.grads = np.zeros(length, self.dtype)  # (P,)
+        self.weights, self.biases = _layer_views(self.params, sizes)
+        self.dweights, self.dbiases = _layer_views(self.grads, sizes)
+
+    @property
+    def n_layers(self):
+        return len(self.weights)
+
+    @property
+    def n_params(self):
+        """Trainable parameters (the alignment padding is not counted)."""
+        return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
+
+    def flops_per_sample(self):
+        """Training FLOPs per sample (training_flops): what `fastmlp bench` counts."""
+        return training_flops(self.sizes)
+
+    def initialize(self, scheme, rng):
+        """Fill the parameters in place. Draws are made in float64 and then cast, so a float32
+        and a float64 model from the same generator start from the same values."""
+        fill = INITS[scheme]  # a name TrainConfig checked
+        for w, b in zip(self.weights, self.biases):
+            fill(w, b, rng)
+        return self
+
+    def __repr__(self):
+        return (f"MLP({'-'.join(map(str, self.sizes))}, {self.dtype.name}, "
+                f"{self.n_params} params)")

@@ -1,0 +1,67 @@
+"""When a run stops before its last epoch: early stopping (the best weights by validation
+accuracy or loss) and the divergence rule."""
+import math
+
+import numpy as np
+
+from ..errors import FastMLPError
+
+# The divergence rule: a run whose mean training loss over an epoch exceeds this many times the
+# larger of ln(classes) (the loss of a uniform guess) and its initial loss (the validation loss
+# of the model before its first step) has diverged, even while the loss is still finite (lr 1e6
+# at full batch reaches 2e22 by epoch 3 and inf only later). The reference is the model before
+# training, not the first epoch: at lr 1e6 and batch 128 the first epoch's mean is already 1e28.
+# Training that works stays far below the limit: see the README's "Divergence" note.
+DIVERGENCE_FACTOR = 10.0
+
+
+def diverged(loss, initial_loss, n_classes):
+    """Whether an epoch's mean training loss says the run diverged (DIVERGENCE_FACTOR)."""
+    limit = DIVERGENCE_FACTOR * max(math.log(n_classes), initial_loss)
+    return not math.isfinite(loss) or loss > limit
+
+
+def check_divergence(epoch, loss, initial_loss, n_classes, lr):
+    """Raise the one-line error of a diverged run (see `diverged`)."""
+    if diverged(loss, initial_loss, n_classes):
+        raise FastMLPError(
+            f"training diverged at epoch {epoch} (loss is {loss:.4g}; the limit is "
+            f"{DIVERGENCE_FACTOR:g} x the larger of ln({n_classes}) and the "
+            f"initial loss {initial_loss:.4g}); try a lower learning rate than {lr:g}")
+
+
+class EarlyStopping:
+    """Keeps a copy of the best weights by validation accuracy or loss; `stop` once `patience`
+    epochs pass without improvement. Without patience it keeps nothing: the run returns its last
+    weights."""
+
+    def __init__(self, model, metric, patience):
+        self.metric, self.patience = metric, patience
+        self.best_params = model.params.copy() if patience else None
+        self.best_epoch, self.best, self.waited = 0, None, 0
+
+    def update(self, model, stats):
+        if not self.patience:  # off: the run returns its last weights, no copies needed
+            return
+        value = stats.val_acc if self.metric == "val_acc" else -stats.val_loss
+        if self.best is None or value > self.best:
+            self.best, self.best_epoch, self.waited = value, stats.epoch, 0
+            np.copyto(self.best_params, model.params)
+        else:
+            self.waited += 1
+
+    @property
+    def stop(self):
+        return self.patience > 0 and self.waited >= self.patience
+
+    def state(self):
+        return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited}
+
+    def restore(self, state, arrays):
+        self.best, self.best_epoch, self.waited = state["best"], state["best_epoch"], \
+            state["waited"]
+        if self.patience:
+            np.copyto(self.best_params, arrays["best_params"])
+
+    def arrays(self):
+        return {} if self.best_params is None else {"best_params": self.best_params}
