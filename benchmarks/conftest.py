@@ -3,9 +3,10 @@ machine's own rooflines measured in the same run (GEMM peak for training, copy b
 the memory-bound kernels), so every figure is also a share of what this machine can do.
 
 Each case stores samples/s and its roofline share in pytest-benchmark's extra_info and adds a
-line to the summary printed at the end of the session.
+line to the summary printed at the end of the pytest run.
 """
-# First, before numpy loads: the benchmarks measure what the command line runs (blas_idle.py).
+# First, before numpy loads: the benchmarks measure what the command line runs
+# (fastmlp.runtime.blas_idle).
 import fastmlp  # noqa: F401, I001
 
 import dataclasses  # noqa: E402
@@ -22,7 +23,8 @@ _lines = []
 
 
 # Training rows of the untimed run (--benchmark-disable, the test suite's default), which
-# proves that every case runs: all 48,000 made the benchmarks ~60 s of the suite.
+# proves that every case runs: all 48,000 rows made the suite much slower
+# (docs/performance.md, "The benchmarks' untimed run").
 SMOKE_ROWS = 8192
 
 
@@ -44,7 +46,7 @@ def mnist_by_dtype(request):
 
 @pytest.fixture(scope="session")
 def gemm_peak():
-    """GFLOPS of an n x n GEMM per (dtype, threads), measured once per session on demand."""
+    """GFLOPS of an n x n GEMM per (dtype, threads), measured once per pytest run, on demand."""
     cache = {}
 
     def peak(dtype, threads):
@@ -83,7 +85,7 @@ def copy_bandwidth():
 
 @pytest.fixture
 def record(benchmark, request):
-    """Store figures in extra_info and in the end-of-session summary (timed runs only)."""
+    """Store figures in extra_info and in the summary at the end of the run (timed runs only)."""
     def add(**fields):
         benchmark.extra_info.update(fields)
         _lines.append(f"{request.node.name}: " + ", ".join(f"{k} {v}" for k, v in fields.items()))

@@ -48,9 +48,9 @@ def _record_rate(record, benchmark, trainer, rows, threads, dtype, gemm_peak, me
                  path=None):
     """Store samples/s and the share of the GEMM peak, on the FLOPs the trainer's path does
     (flops_done: a sparse first layer does fewer). `measured`: seconds of the same
-    work's matmuls alone and of one roofline GEMM, timed in turns just after the benchmark; adds the
-    share the matmuls reach alone (the ceiling the BLAS allows), and lets the peak be the best
-    seen, so that a slow moment at the session's start cannot inflate a share. (`fastmlp bench`
+    work's matmuls alone and of one roofline GEMM, timed in turns just after the benchmark; adds
+    the share the matmuls reach alone (the ceiling the BLAS allows), and lets the peak be the best
+    seen, so that a slow moment at the run's start cannot inflate a share. (`fastmlp bench`
     also gives the epoch's speed as a share of its matmuls'; here the epoch is timed by
     pytest-benchmark, not in turns with them, so that ratio would drift with the machine.)"""
     if benchmark.disabled:

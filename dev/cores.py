@@ -3,11 +3,12 @@ processes at once, on a large float32 GEMM (compute-bound) and on streaming a 15
 (bandwidth-bound: a matrix-vector product over MNIST's float32 training matrix), in turns;
 the median of the repeats, each printed.
 
-    flock /tmp/fastmlp-cpu.lock python dev/cores.py --repeats 5
+    python dev/cores.py --repeats 5
 
 The question behind it: a grid of runs on an embedded cluster (one 1-thread run per core) can
 beat the same runs one after the other at every core's threads only when two 1-thread
-processes do more work per second than one 2-thread process.
+processes do more work per second than one 2-thread process. The figures and what they decided
+are in docs/performance.md ("Is the second core a whole core?").
 """
 import argparse
 import os

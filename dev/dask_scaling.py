@@ -9,11 +9,12 @@ in a fresh process, timed in phases so that the fixed costs are reported apart f
   imports, kernel cache loads, each run's split) included. Runs per minute are counted over this
   phase (the cluster's throughput) and over the whole command.
 
-    flock /tmp/fastmlp-cpu.lock python dev/dask_scaling.py --grid mini --seeds 6 \
-        --workers 1 2 3 --repeats 2 --out docs/dask-scaling-mini
+    python dev/dask_scaling.py --grid mini --seeds 6 --workers 1 2 3 --repeats 2 \
+        --out docs/dask-scaling-mini
 
 Workers above the machine's cores cannot scale (they take turns on the cores): measured anyway,
-to show it. Writes PATH.json and PATH.png and prints the Markdown table.
+to show it. Writes PATH.json and PATH.png and prints the Markdown table (docs/performance.md,
+"Runs per minute against workers").
 """
 import argparse
 import json
@@ -110,7 +111,7 @@ def measure(args):
                       file=sys.stderr)
     runs = 2 * args.seeds
     # The best repeat counts (by its grid phase): the host is shared, and other guests' load
-    # only ever slows a command down (the same command took 26 s and 43 s in one session).
+    # only ever slows a command down.
     rows = []
     for label, workers, threads in modes:
         best = min(seen[label], key=lambda m: m["grid"])

@@ -1,4 +1,5 @@
-"""The dry run's time estimate (Plan.estimate) against measured epochs, for docs/performance.md:
+"""The dry run's time estimate (Plan.estimate) against measured epochs, for the table of
+docs/performance.md ("The dry run's time estimate"):
 
     python dev/estimate_vs_measured.py [--threads 2] [--epochs 3]
 

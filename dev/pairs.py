@@ -4,10 +4,10 @@ process at 2 threads; the same two seeds as two 1-thread processes started toget
 Dask workers do); one 1-thread process alone. Prints the runs' fit seconds (training and
 evaluation) and the ratios that decide `fastmlp experiments` on a cluster against in process.
 
-    flock /tmp/fastmlp-cpu.lock python dev/pairs.py deep wide ten
+    python dev/pairs.py deep wide ten
 
 The pair beats the two runs in turn by (their fit summed) / (the pair's slower fit); 0.8x of
-the in-process wall time needs 1.25x.
+the in-process wall time needs 1.25x (docs/performance.md, "The documents' grid on two cores").
 """
 import argparse
 import json

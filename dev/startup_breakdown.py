@@ -1,5 +1,6 @@
-"""Where the whole process of a time-to-accuracy run goes: one `fastmlp.bench.racers`-style fastmlp
-run (the process `fastmlp bench --to-accuracy` times), stage by stage.
+"""Where the whole process of a time-to-accuracy run goes: one fastmlp run as
+`fastmlp.bench.racers` makes it (the process `fastmlp bench --to-accuracy` times), stage by
+stage (docs/performance.md, "Start-up and exit").
 
     python dev/startup_breakdown.py [--preset fast] [--runs 3]
 

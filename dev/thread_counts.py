@@ -1,7 +1,10 @@
 """Are a run's numbers the same at 1 and 2 threads? Each case run with `run_job` at both
 thread counts, the histories (losses and validation accuracy) compared bit for bit.
 
-    flock /tmp/fastmlp-cpu.lock python dev/thread_counts.py
+    python dev/thread_counts.py
+
+The answer decides that a run's thread count never changes midway (docs/performance.md,
+"Results at another thread count").
 """
 from fastmlp.grids.records import run_key
 from fastmlp.grids.runs import Job, run_job

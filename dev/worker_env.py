@@ -1,11 +1,12 @@
 """Why do runs train slower inside a Dask worker? The same runs (a grid of
 dev/dask_scaling.py, one warm-up run first) timed in a plain child process and inside the
-worker of a 1-worker embedded cluster (fastmlp.grids.cluster.connect), under different environments,
-in turns; each row gives the runs' own fit seconds summed and the page faults and context
-switches of the process that ran them (getrusage deltas over the grid), then what a run sees
-(environment variables, thread pools, affinity, switch interval).
+worker of a 1-worker embedded cluster (fastmlp.grids.cluster.connect), under different
+environments, in turns; each row gives the runs' own fit seconds summed and the page faults and
+context switches of the process that ran them (getrusage deltas over the grid), then what a run
+sees (environment variables, thread pools, affinity, switch interval). docs/performance.md
+("Runs in Dask workers") has the figures.
 
-    flock /tmp/fastmlp-cpu.lock python dev/worker_env.py --grid mini --seeds 2 --repeats 2
+    python dev/worker_env.py --grid mini --seeds 2 --repeats 2
 
 Modes: process (this machine's environment); +malloc (Dask's MALLOC_TRIM_THRESHOLD_=65536);
 +worker-env (that and the worker's *_NUM_THREADS=1); a worker with Dask's default nanny

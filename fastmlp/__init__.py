@@ -22,8 +22,8 @@ __all__ = [*_EXPORTS, "__version__"]
 
 def _version():
     """The version, declared once in pyproject.toml (an install records it as metadata). Read
-    on first use: importing importlib.metadata took 60-77 ms of every run's start-up (2-core
-    EPYC, `python -X importtime`)."""
+    on first use: importing importlib.metadata would slow every run's start-up
+    (docs/performance.md, "Start-up and exit")."""
     from importlib import metadata
 
     try:

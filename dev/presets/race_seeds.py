@@ -5,9 +5,9 @@ a shared machine can be measured in parts:
         --json docs/race-best.json
     python dev/presets/race_seeds.py docs/race-best.json 3 4      # adds fastmlp seeds 3 and 4
 
-Each seed runs as the bench runs it (fastmlp.bench.race.run_seed: a whole process, the same recipe,
-threads and charging); the runs are appended to the file's, the summary is recomputed over all
-of them, the table printed, and the file rewritten atomically.
+Each seed runs as the bench runs it (fastmlp.bench.race.run_seed: a whole process, the same
+recipe, threads and charging); the runs are appended to the file's, the summary is recomputed
+over all of them, the table printed, and the file rewritten atomically.
 """
 import json
 import sys

@@ -6,8 +6,8 @@ read: the contestant reports it, this script drops it).
 The spec (TOML): [search] seeds, threads, objective and its bound; [base] the TrainConfig
 settings every candidate shares; [grid] setting -> list of values, every combination a
 candidate; and/or [[candidate]] tables, one candidate each. Each (candidate, seed) is a whole
-process, timed as `fastmlp bench --to-accuracy` times it (fastmlp/race.py): start-up, data,
-training and one final evaluation.
+process, timed as `fastmlp bench --to-accuracy` times it (fastmlp.bench.race): start-up,
+data, training and one final evaluation.
 
 Objectives:
 - "fastest-to-val": among the candidates whose every seed ends at validation accuracy >=
@@ -19,8 +19,9 @@ Objectives:
 - "best-val-within": among the candidates whose median whole-run time is <= `seconds`, the
   highest median final validation accuracy wins.
 
-This is the stand-in for `fastmlp sweep` (issue 12), which is not on this branch: the spec's
-[base] and [grid] are settings-table names, so the sweep can take the spec over.
+It predates `fastmlp sweep`, which can take the specs over: [base] and [grid] are
+settings-table names. What the searches found is in docs/performance.md ("The presets'
+searches").
 """
 import itertools
 import statistics

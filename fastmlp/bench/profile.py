@@ -1,9 +1,9 @@
 """Where a training step's time goes: each phase timed by wrapping the names the passes call.
 
 The hot loop carries no timing code. For a profile, the matmul and kernel names that
-forward.py, backward.py and trainer.py look up, and the kernel the trainer's optimizer holds
-(update.py binds it when the optimizer is made), are swapped for timing wrappers for the
-duration of the measurement, then put back.
+forward.py, backward.py and batches.py look up, the fast paths' own first-layer methods, and the
+kernel the trainer's optimizer holds (optim.py binds it when the optimizer is made), are swapped
+for timing wrappers for the duration of the measurement, then put back.
 """
 import time
 from collections import defaultdict
@@ -29,7 +29,7 @@ _TIMED = [
     (fused, "reduce_step", "fused pass"),
     (forward, "matmul", "forward matmuls"),
     # The first layer's own matmuls where a path takes them over (by class: every instance's
-    # calls), the sparse ones included (they were left under "other").
+    # calls), the sparse ones included.
     (prune.PrunedColumns, "matmul", "forward matmuls"),
     (prune.PrunedColumns, "weight_grad", "backward matmuls"),
     (sparse.SparseRows, "matmul", "forward matmuls"),

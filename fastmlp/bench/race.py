@@ -2,7 +2,7 @@
 data, training and the final evaluation, until a recipe first reaches a target accuracy, for
 fastmlp and, with peers, for the same recipe in PyTorch (eager and torch.compile) and
 scikit-learn's MLPClassifier. Every (contestant, seed) runs in a process of its own
-(fastmlp/racers.py) and reports each epoch; the accuracy checked after every epoch is not
+(racers.py) and reports each epoch; the accuracy checked after every epoch is not
 charged: the time at epoch k is the process's elapsed time at the end of epoch k's training,
 less the evaluations of the epochs before it, plus the one evaluation of the metric at epoch k
 (the final evaluation a run stopping there would make).

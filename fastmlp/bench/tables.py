@@ -9,14 +9,14 @@ from .profile import PHASES
 
 def table(rows, peers=()):
     """A Markdown table of the rows."""
-    head = ["configuration", "threads", "path", "samples/s", "GFLOPS", "share of its limit",
+    head = ["configuration", "threads", "fast path", "samples/s", "GFLOPS", "share of its limit",
             "matmuls alone: % of GEMM peak", "% of matmuls-alone speed", "speed-up vs 1 thread"]
     for peer in peers:
         head += [f"{peer} samples/s", f"fastmlp / {peer}"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in rows:
         cells = [f"{r.configuration} {r.optimizer}", str(r.threads),
-                 r.path, f"{r.samples_per_s:,.0f}", f"{r.gflops:.1f}", r.limit_text,
+                 r.fast_path, f"{r.samples_per_s:,.0f}", f"{r.gflops:.1f}", r.limit_text,
                  _percent(r.matmul_roofline_pct), _percent(r.matmul_share),
                  "n/a" if r.speedup is None else f"{r.speedup:.2f}x"]
         for peer in peers:
@@ -62,13 +62,13 @@ def to_json(rows):
 def to_csv(rows, peers=()):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["layers", "batch_size", "dtype", "threads", "path", "samples_per_s",
+    writer.writerow(["layers", "batch_size", "dtype", "threads", "fast_path", "samples_per_s",
                      "gflops", "peak_gflops", "roofline_pct", "stream_gbps", "stream_peak_gbps",
                      "matmul_samples_per_s", "matmul_roofline_pct", "speedup",
                      *[f"{p}_samples_per_s" for p in peers]])
     for r in rows:
         writer.writerow([" ".join(map(str, r.layers)), r.batch_size or "full", r.dtype,
-                         r.threads, r.path, r.samples_per_s, r.gflops, r.peak_gflops,
+                         r.threads, r.fast_path, r.samples_per_s, r.gflops, r.peak_gflops,
                          r.roofline_pct, r.stream_gbps, r.stream_peak_gbps,
                          r.matmul_samples_per_s, r.matmul_roofline_pct, r.speedup,
                          *[r.peers.get(p) for p in peers]])

@@ -40,7 +40,7 @@ class BenchRow:
     # matmuls (profile.record_matmuls): the ceiling those calls allow.
     matmul_samples_per_s: float | None
     optimizer: str = "sgd"
-    path: str = "plain"  # how the fast path and BLAS's idle threads ran (path_description)
+    fast_path: str = "plain"  # how the fast path and BLAS's idle threads ran (path_description)
     stream_gbps: float | None = None  # fused pass: its bytes per second, and the streaming
     stream_peak_gbps: float | None = None  # read bandwidth measured in the same run
     speedup: float | None = None  # over the same configuration at 1 thread, if measured
@@ -191,5 +191,6 @@ def measure(config, data, threads, peak, *, repeats=5, peers=(), peer_runs=1, pr
     return BenchRow(list(config.layers), config.batch_size, config.dtype, threads, rate,
                     flops_done(trainer) * rate / 1e9, peak,
                     None if swept else len(data.train.y) / matmuls,
-                    optimizer=config.optimizer, path=path_description(trainer, threads),
+                    optimizer=config.optimizer,
+                    fast_path=path_description(trainer, threads),
                     **stream, peers=peer_rates, peer_runs=peer_all, profile=phases)

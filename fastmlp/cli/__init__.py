@@ -42,8 +42,8 @@ def add_command(subparsers, name, **kwargs):
 
 
 class _Version(argparse.Action):
-    """--version, reading the version only when asked (importlib.metadata costs 60-77 ms of
-    start-up that every other command would pay)."""
+    """--version, reading the version only when asked: importing importlib.metadata is
+    start-up every other command would pay (docs/performance.md, "Start-up and exit")."""
 
     def __init__(self, option_strings, dest, **kwargs):
         super().__init__(option_strings, dest, nargs=0, help="show the version and exit")

@@ -11,7 +11,7 @@ from .options import existing_file
 def add_parser(subparsers):
     parser = add_command(subparsers, "predict", description="Print each image's predicted "
                          "class and the probability of every class. Pictures are converted "
-                         "the MNIST way (see the README).")
+                         "the MNIST way (see docs/user-guide.md).")
     parser.add_argument("model", type=existing_file, metavar="MODEL.npz")
     parser.add_argument("images", nargs="+", type=existing_file, metavar="IMAGE")
     parser.add_argument("--json", action="store_true",

@@ -9,8 +9,8 @@ def percent(value):
 
 class _Silent:
     """What a bar is with --quiet: the calls a command makes on a tqdm bar, doing nothing but
-    `write`. tqdm is then not imported at all: importing it took 90 ms of `fastmlp train
-    --quiet` (`python -X importtime`, 2-core EPYC)."""
+    `write`. tqdm is then not imported at all, which shortens start-up (docs/performance.md,
+    "Start-up and exit")."""
 
     def __enter__(self):
         return self

@@ -34,7 +34,8 @@ def add_parser(subparsers):
                     "cross-entropy loss. A flag not given takes the --preset's value, else the "
                     "default shown (the source documents' deepest experiment).")
     parser.add_argument("--preset", choices=sorted(PRESETS),
-                        help="a tested recipe (see the README); flags given beside it win")
+                        help="a tested recipe (see docs/user-guide.md); flags given beside "
+                        "it win")
     config = parser.add_argument_group("training settings (what decides the numbers)")
     for setting in CONFIG_SETTINGS:
         metavar = {"metavar": METAVARS[setting.name]} if setting.name in METAVARS else {}
@@ -91,8 +92,8 @@ def configure(args):
 
 
 def summary_line(result):
-    """The line a run ends with. A resumed run tells this session's epochs and times apart from
-    the whole run's, which its training time and samples/s are of."""
+    """The line a run ends with. A resumed run tells the epochs and times of this process apart
+    from the whole run's, which its training time and samples/s are of."""
     final = result.final
     best = f" (best epoch {result.best_epoch})" if result.config.patience else ""
     head = f"val {percent(final.val_acc)} | test {percent(final.test_acc)}{best}"
@@ -103,7 +104,7 @@ def summary_line(result):
                 f"(training {result.train_seconds:.1f} s) | {speed}")
     session = result.history[result.resumed_epochs:]
     return (f"{head} | {epochs} epochs ({result.resumed_epochs} before the resume) | "
-            f"this session: {len(session)} epochs, {sum(e.seconds for e in session):.1f} s "
+            f"since the resume: {len(session)} epochs, {sum(e.seconds for e in session):.1f} s "
             f"training, {result.wall_seconds:.1f} s in all | "
             f"whole run: {result.train_seconds:.1f} s training | {speed}")
 
@@ -123,7 +124,7 @@ def run(args):
     config, options, resume = configure(args)
     # Decompressing and checksumming the data releases the GIL, so it overlaps with importing
     # numba and loading the cached kernels: start-up is the longer of the two, not their sum.
-    # The data starts first: the thread check below imports numba (0.5 s).
+    # The data starts first: the thread check below imports numba.
     with ThreadPoolExecutor(1) as pool:
         loading = pool.submit(load_dataset_for, config, options.data_dir)
         note_thread_clamp(options.threads)

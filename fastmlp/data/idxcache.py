@@ -1,14 +1,12 @@
-"""A cache of decompressed IDX files, so that start-up does not gunzip MNIST every run.
+"""A cache of decompressed IDX files, so that start-up does not gunzip MNIST every run
+(docs/performance.md, "The decompressed IDX cache").
 
-Decompressing the four gzipped MNIST files took 0.29 s of the ~0.8 s it takes to load the
-dataset (2-core machine, `python -X importtime` and timers); reading the 55 MB of raw bytes back
-from the page cache and checking their SHA-256 takes ~0.05 s. A cached copy is named by the
-SHA-256 of the compressed file (hashing MNIST's 11 MB of gzip costs ~0.01 s), so a replaced or
-damaged source file is read afresh, its errors reported as ever, and checkouts that ship the
-same files share one copy; a copy is used only when its bytes have the checksum the registry
-expects: a damaged copy is never trusted, only rewritten. Files under MIN_CACHED_BYTES
-compressed (the label files, the tests' small datasets) decompress in no time and are not
-cached, so the cache does not fill with copies of temporary files.
+A cached copy is named by the SHA-256 of the compressed file, so a replaced or damaged source
+file is read afresh, its errors reported as ever, and checkouts that ship the same files share
+one copy; a copy is used only when its bytes have the checksum the registry expects: a damaged
+copy is never trusted, only rewritten. Files under MIN_CACHED_BYTES compressed (the label
+files, the tests' small datasets) decompress in no time and are not cached, so the cache does
+not fill with copies of temporary files.
 
 The cache lives in the user cache directory (`<cache_dir>/decompressed`); where that cannot be
 written (a read-only home), loading simply decompresses, as before.

@@ -1,6 +1,6 @@
 """Digit pictures (PNG, JPEG, ...) to MNIST-style inputs: 28 x 28 grayscale, white digit on
 black, the digit fitted into a 20 x 20 box and centred by its centre of mass, as the MNIST
-images were made. Needs Pillow (`pip install -e ".[images]"`). `read_inputs` also takes IDX
+images were made. Needs Pillow (`pip install 'fastmlp[images]'`). `read_inputs` also takes IDX
 files of images, as `fastmlp predict` does."""
 from pathlib import Path
 

@@ -134,7 +134,7 @@ def download_dataset(
     Mirrors are tried in order for each file; a file is written (atomically) only once the
     SHA-256 of its uncompressed content matches the registry.
     """
-    import urllib.request  # only here: it costs ~50 ms of start-up to every other command
+    import urllib.request  # only here: importing it would slow every other command's start-up
     from http.client import HTTPException
 
     spec = dataset_spec(name)

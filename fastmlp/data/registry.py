@@ -1,5 +1,5 @@
 """The datasets fastmlp knows: their four IDX files, SHA-256 checksums, system directories and
-download mirrors. A registry only: finding, checking and loading the files is data.py's job."""
+download mirrors. A registry only: finding, checking and loading the files is load.py's job."""
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,7 @@ DATASETS = {
             "https://storage.googleapis.com/cvdf-datasets/mnist/",
         ),
     ),
-    # Checksums computed from Debian's dataset-fashion-mnist package (see data/README.md).
+    # Checksums computed from Debian's dataset-fashion-mnist package (see shipped/README.md).
     "fashion-mnist": DatasetSpec(
         sha256={
             TRAIN_IMAGES: "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",

@@ -12,7 +12,8 @@ def backward(model, ws, x_t, y, scale=1.0, first=None, smoothing=0.0):
     zeroing is needed.
 
     x_t (n_in, B) is the input transposed: the view x.T, or a contiguous copy, with which the
-    first layer's weight-gradient matmul runs ~15% faster (OpenBLAS, 48,000 rows, 2 threads).
+    first layer's weight-gradient matmul runs faster (docs/performance.md, "The transposed
+    copy").
     scale is 1/keep under dropout: a kept unit's output was scaled by it, so is its gradient
     (a dropped unit's output is 0, which already stops its gradient). `first` computes the
     first layer's weight gradient in place of BLAS on all of x_t: first.weight_grad(model, x_t,

@@ -128,8 +128,8 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, count_partial, log
     returns (the mean loss against that target, the rows right). The row maximum is subtracted
     before exp, so huge logits stay finite. logits, dlogits (B, K); y (B,) int32 in [0, K);
     partial (>= n_chunks(B), >= K), loss_partial and count_partial (>= n_chunks(B),) are
-    scratch. The count rides on the maximum the softmax needs anyway: a separate pass over the
-    logits (count_correct, as it was) cost a kernel call per training step.
+    scratch. The count rides on the maximum the softmax needs anyway, sparing a separate pass
+    over the logits (a kernel call per training step).
     """
     rows, k = logits.shape
     chunks = n_chunks(rows)
@@ -179,7 +179,8 @@ def xent_count(logits, y, loss_partial, count_partial):
     """(summed cross-entropy of softmax(logits) against labels y, rows whose first maximum is at
     the label) in one pass, for evaluation: softmax_xent_backward's loss and count
     without writing a gradient. logits (B, K); y (B,) int32 in [0, K); loss_partial and
-    count_partial (>= n_chunks(B),) are scratch (trainer.evaluate says what it saves)."""
+    count_partial (>= n_chunks(B),) are scratch (docs/performance.md, "Evaluation's loss and
+    count")."""
     rows, k = logits.shape
     chunks = n_chunks(rows)
     for c in prange(chunks):
@@ -250,8 +251,8 @@ _TILE = 32
 
 @kernel("void(F[:, ::1], F[:, ::1])", parallel=True)
 def transpose(out, x):
-    """out (C, R) = x (R, C) transposed, tile by tile so that both sides stay in cache
-    (for the 48,000 x 784 training set: ~80 ms on 2 cores, numpy's strided copy ~250 ms)."""
+    """out (C, R) = x (R, C) transposed, tile by tile so that both sides stay in cache: much
+    faster than numpy's strided copy (docs/performance.md, "The transposed copy")."""
     rows, cols = x.shape
     for tc in prange((cols + _TILE - 1) // _TILE):
         c0 = tc * _TILE
@@ -264,13 +265,15 @@ def transpose(out, x):
 
 
 # The optimizers follow PyTorch's single-tensor (CPU) implementations operation for operation,
-# so that a run can be checked against torch.optim step by step (tests/test_optim_kernels.py).
+# so that a run can be checked against torch.optim step by step
+# (tests/engine/test_optim_kernels.py).
 # Serial loops: ~100k-500k parameters are one pass over memory, which the loops vectorise.
 # Scalars derived from the hyper-parameters are computed once in float64, as PyTorch computes
 # them in Python floats, then rounded to the array's type.
 # Each update (and the moving average) is a jit.ready group of its own, named after it, made
-# ready by the optimizer (the trainer) that calls it: a run loads only its own, where loading a
-# kernel from numba's cache takes ~8 ms of start-up (14 core kernels 95-137 ms, breakdown.py).
+# ready by the optimizer (the trainer) that calls it: a run loads only its own, since every
+# kernel loaded from numba's cache costs start-up (docs/performance.md, "Kernels compiled on
+# first use").
 
 
 @kernel("void(F[::1], F[::1], F, F)", group="sgd_update")

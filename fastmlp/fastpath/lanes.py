@@ -6,7 +6,7 @@ prove free of aliasing with the weights stays in memory), and its SLP vectoriser
 lane-by-lane arithmetic spelled out below into vector FMAs. numba leaves SLP off, so it is
 switched on only while these kernels compile (`slp_kernel`). Two products are added before
 touching the accumulator (`axpy2x16`), which breaks the FMA latency chain; without `reassoc`
-LLVM keeps that form. docs/performance.md has the measurements behind each choice.
+LLVM keeps that form (docs/performance.md, "The fused pass").
 """
 import numba
 
@@ -50,7 +50,7 @@ def axpy16(acc, s, w, o):
 @numba.njit(inline="always")
 def axpy2x16(acc, u, w, o, v, q):
     """acc + (u * w[o:o + 16] + v * w[q:q + 16]): two products added before the
-    accumulator, which halves the FMA latency chain (4.9 -> 3.3 cycles per nonzero)."""
+    accumulator, which shortens the FMA latency chain per nonzero."""
     return (acc[0] + (u * w[o] + v * w[q]), acc[1] + (u * w[o + 1] + v * w[q + 1]),
             acc[2] + (u * w[o + 2] + v * w[q + 2]), acc[3] + (u * w[o + 3] + v * w[q + 3]),
             acc[4] + (u * w[o + 4] + v * w[q + 4]), acc[5] + (u * w[o + 5] + v * w[q + 5]),

@@ -64,11 +64,9 @@ class PrunedColumns:
     def matmul(self, model, x, z):
         """z = x @ (the kept rows of the first layer's weights); x (B, K) holds the kept
         columns."""
-        # mode="clip": with the default mode="raise", np.take copies through a temporary the
-        # size of `out` (365 kB at K = 713, H1 = 128) on every step. Allocations that large are
-        # mmap'd fresh under a fixed M_MMAP_THRESHOLD (Dask's nanny sets
-        # MALLOC_TRIM_THRESHOLD_, which fixes it): 19x the page faults and 19-25% slower
-        # batch-128 runs (bench/worker_env.py). The kept indices are in range by construction.
+        # mode="clip": the default mode="raise" copies through a temporary the size of `out`
+        # on every step, which a Dask worker mmaps fresh each time (docs/performance.md,
+        # "Pruned columns"). The kept indices are in range by construction.
         np.take(model.weights[0], self.kept, axis=0, out=self.w, mode="clip")
         matmul(x, self.w, out=z)
 

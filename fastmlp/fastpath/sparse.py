@@ -4,7 +4,8 @@ MNIST's), not with every column; its weight gradient runs over the same copy (sp
 
 The loop keeps 16 output columns in registers (lanes.py), one chunk of 16 per pass over a
 row's nonzeros. The width must be a compile-time constant: passed at run time, LLVM built each
-lane vector from scalar inserts and the kernel ran 4x slower (docs/performance.md).
+lane vector from scalar inserts and the kernel ran several times slower (docs/performance.md,
+"The sparse first layer").
 
 Exact up to the order of the sums: each output is BLAS's sum of products over the nonzero
 terms. Rows are independent: the result does not depend on the thread count. The kernel has a
@@ -86,7 +87,7 @@ class SparseRows:
     def matmul(self, model, rows, z):
         """z (B, WIDTH) = x[rows] @ the first layer's weights; rows a contiguous range."""
         start = rows[0] if len(rows) else 0
-        chunked_weights(self.wc, model.weights[0])  # 100k values: ~0.1 ms
+        chunked_weights(self.wc, model.weights[0])  # 100k values: small beside the matmul
         # The row pointers of those rows are offsets into all of cols and vals: a view serves.
         csr_matmul(z.reshape(-1), self.indptr[start:start + len(rows) + 1], self.cols,
                    self.vals, self.wc)

@@ -23,18 +23,16 @@ from ..errors import FastMLPError
 from .runs import Interrupts, lost_record, run_job
 
 EPOCH_TOPIC = "fastmlp-epoch"
-EPOCH_EVENT_SECONDS = 0.5  # at most two epoch events a second per run: 400 epochs of [10] at
-# ~35 ms each would otherwise send ~30 messages a second through the scheduler
+# At most two epoch events a second per run: a [10] run's epochs take tens of milliseconds,
+# and one event each would crowd the scheduler.
+EPOCH_EVENT_SECONDS = 0.5
 CONNECT_TIMEOUT = "20s"
+LOOPBACK_ANY_PORT = "127.0.0.1:0"
 # Dask's housekeeping, slowed down for the embedded cluster: its event loops (scheduler, nannies
-# and client in this process) cost 1.41 s of CPU over 15 s with two idle workers at the
-# defaults, 0.19 s with these; on 2 cores that is CPU the runs get back. Work stealing has
-# nothing to do: no more tasks are in flight than worker threads.
-# The workers' statistical profiler is off too: it samples the running task's stack every 10 ms
-# from the worker's event loop, taking the GIL from the run; the 8 batch-128 runs of
-# bench/dask_scaling.py's mini grid trained in 19.8-20.0 s with it and 17.9-18.0 s without, on
-# a 1-worker cluster (14.1-14.2 s in one process; the rest of that gap was a per-step
-# temporary, mmap'd fresh under the nanny's MALLOC_TRIM_THRESHOLD_: MALLOC_ENVIRONMENT below).
+# and client in this process) would otherwise take CPU from the runs. Work stealing has nothing
+# to do: no more tasks are in flight than worker threads. The workers' statistical profiler is
+# off: it samples the running task's stack from the worker's event loop, taking the GIL from
+# the run (docs/performance.md, "Runs in Dask workers").
 QUIET = {"distributed.admin.tick.interval": "1s",
          "distributed.admin.system-monitor.interval": "5s",
          "distributed.worker.memory.monitor-interval": "1s",
@@ -44,12 +42,10 @@ QUIET = {"distributed.admin.tick.interval": "1s",
 
 # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers (to hand freed memory back to
 # the OS sooner). Setting it also switches off glibc's dynamic mmap threshold, so every
-# allocation above 128 kB becomes a fresh mmap (page faults, zeroing) and its free a munmap. A
-# 365 kB temporary per step (since removed, prune.py) made minibatch runs 15-25% slower in
-# workers than in a plain process that way. Without it, workers allocate as a plain process
-# does; a run's big arrays (the dataset split) are mmap'd and returned on free either way.
-# None unsets a variable in the nanny's config. bench/worker_env.py, 4 runs of the full grid:
-# 8.4-9.0 s with it unset, 9.0-9.2 s set, 29,612 against ~64,000 page faults.
+# allocation above 128 kB becomes a fresh mmap (page faults, zeroing) and its free a munmap.
+# Without it, workers allocate as a plain process does (docs/performance.md, "Runs in Dask
+# workers"); a run's big arrays (the dataset split) are mmap'd and returned on free either way.
+# None unsets a variable in the nanny's config.
 MALLOC_ENVIRONMENT = {"MALLOC_TRIM_THRESHOLD_": None}
 
 
@@ -90,12 +86,13 @@ def connect(workers, threads, scheduler=None, scheduler_file=None, dashboard=Fal
     try:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": environ, **QUIET}):
             # The scheduler serves HTTP (health, metrics) even without the dashboard, on 8787
-            # unless told: beside another Dask cluster that printed "Port 8787 is already in
-            # use". A free port, always.
+            # of every interface unless told: a free port of the loopback, always, like the
+            # scheduler and the workers themselves.
             cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=":0" if dashboard else None, silence_logs=logging.ERROR,
-                scheduler_kwargs={"dashboard_address": ":0"})
+                dashboard_address=LOOPBACK_ANY_PORT if dashboard else None,
+                silence_logs=logging.ERROR,
+                scheduler_kwargs={"dashboard_address": LOOPBACK_ANY_PORT})
         with cluster, distributed.Client(cluster) as client:
             client.register_plugin(_IgnoreSigint(), name="fastmlp-ignore-sigint")
             yield client

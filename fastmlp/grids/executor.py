@@ -1,7 +1,7 @@
 """Where a grid's runs execute (this process, an embedded Dask cluster, an existing scheduler),
 resumed from the record store, each record written as its run ends, and what happened told to
-an Observer (the command line's draws progress bars; from Python a grid is silent unless given
-one)."""
+an Observer (the command line's Observer draws progress bars; from Python a grid is silent
+unless given one)."""
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass

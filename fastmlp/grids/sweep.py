@@ -15,7 +15,7 @@ Loaded and checked whole, every point's configuration built, before the first ru
     lr = { log_range = [0.001, 1.0, 4] }    # 0.001, 0.01, 0.1, 1.0
     init = ["he", "uniform"]
     dropout = { uniform = [0.0, 0.5] }      # random search only
-    [halving]                      # optional: successive halving (see fastmlp/halving.py)
+    [halving]                      # optional: successive halving (see halving.py)
     min_epochs = 1
     eta = 3
 """

@@ -4,10 +4,10 @@ numba's cache) for one float type when a run first asks for it with `ready`.
 """
 import os
 
-# numba's OpenMP pool and OpenBLAS's pool take turns on the same cores. Spinning OpenMP
-# workers steal the cores from the next BLAS call (measured: a full-batch weight-gradient
-# matmul took 124 ms instead of 82 ms), so idle workers must sleep. libgomp reads this when
-# the first parallel kernel loads it; a value the user set is kept.
+# numba's OpenMP pool and OpenBLAS's pool take turns on the same cores, and spinning OpenMP
+# workers steal the cores from the next BLAS call, so idle workers must sleep
+# (docs/performance.md, "OpenMP's idle threads"). libgomp reads this when the first parallel
+# kernel loads it; a value the user set is kept.
 INJECTED_ENV = {} if "OMP_WAIT_POLICY" in os.environ else {"OMP_WAIT_POLICY": "PASSIVE"}
 os.environ.update(INJECTED_ENV)
 
@@ -21,12 +21,11 @@ import numpy as np  # noqa: E402
 
 def _import_arraymath_without_scipy():
     """numba's first compile or cache load imports numba.np.arraymath, which imports
-    scipy.linalg (when SciPy is installed, as scikit-learn brings it) only to learn whether
-    np.dot on 1-D arrays may call BLAS: 0.3-0.5 s of every run's start-up (cProfile of
-    make_trainer, 2-core EPYC). No fastmlp kernel calls np.dot (matmuls go to numpy's BLAS
-    outside the kernels), so arraymath is imported here with SciPy hidden: a 1-D np.dot in a
-    kernel then runs numba's own loop. Once SciPy is imported (by the user, scikit-learn) its
-    cost is paid, and nothing is hidden."""
+    scipy.linalg (when SciPy is installed) only to learn whether np.dot on 1-D arrays may call
+    BLAS, a large share of a run's start-up (docs/performance.md, "Start-up and exit"). No
+    fastmlp kernel calls np.dot, so arraymath is imported here with SciPy hidden: a 1-D np.dot
+    in a kernel would run numba's own loop. Once SciPy is imported (by the user, scikit-learn)
+    its cost is paid, and nothing is hidden."""
     if "numba.np.arraymath" in sys.modules or "scipy.linalg" in sys.modules:
         return
     hidden = "scipy" if "scipy" not in sys.modules else "scipy.linalg"
@@ -88,15 +87,14 @@ _CODES = {np.dtype(np.float32): "f4", np.dtype(np.float64): "f8"}
 
 def kernel(template, parallel=False, error_model="python", group="core", slp=False, **options):
     """Declare a kernel whose signature is `template` with F standing for the float type, compiled
-    (or loaded from numba's cache) for one float type when `ready(dtype, group)` first asks for it,
-    not at import: from a cold cache, compiling every kernel for both float types at import took
-    106 s before the first step of any run (kernels.py 31 s, fused.py 70 s; 2-core EPYC), where a
-    float32 run without the fused pass needs only the float32 core kernels. Until then, and for
-    any other types, the kernel refuses to compile, as an eagerly compiled one does.
+    (or loaded from numba's cache) for one float type when `ready(dtype, group)` first asks for
+    it, not at import: a run compiles only what it calls (docs/performance.md, "Kernels compiled
+    on first use"). Until then, and for any other types, the kernel refuses to compile, as an
+    eagerly compiled one does.
 
     error_model="numpy" lets a float division by zero give inf/nan instead of raising: without
     it numba checks every division for zero, and a loop that divides does not vectorise.
-    slp=True compiles with LLVM's SLP vectoriser on (numba leaves it off; see fused.py)."""
+    slp=True compiles with LLVM's SLP vectoriser on (numba leaves it off; see fastpath/lanes.py)."""
     options = {"parallel": parallel, "fastmath": FASTMATH, "cache": True, "nogil": True,
                "error_model": error_model, **options}
 

@@ -42,9 +42,9 @@ def thread_limits(threads=None):
         numba.set_num_threads(previous)
 
 
-# Waking numba's pool costs ~20 us a kernel; below this many rows a kernel's work is smaller
-# than that (measured on 2 cores: [128, 64, 32] steps at batch 128 and 1024 ran faster with
-# single-threaded kernels), so small batches run their kernels on the calling thread.
+# Below this many rows a kernel's work costs less than waking numba's pool, so small batches
+# run their kernels on the calling thread (docs/performance.md, "Kernel threads for small
+# batches").
 PARALLEL_MIN_ROWS = 8192
 
 

@@ -1,15 +1,9 @@
 """Minibatches: each shuffled batch gathered into the workspace by a kernel, shifted or
 transformed when augmenting, with draws keyed by the seed and the step that trains on it.
 
-Gathering the next batch on a second thread while the current step runs (two gather buffers
-handed over by locks; commit f627a02) was exact but did not pay where it matters. Measured,
-float32, batch 128, ms per epoch, medians of 8-12 epochs alternating the two ways in one
-process (2-core EPYC): [128, 64, 32] SGD, 2 threads: 367.7 ahead vs 349.1 in turn (the steps
-took 360.8 vs 300.7 ms: the worker's gather takes the core from BLAS's second thread),
-[256, 128] 739.7 vs 667.0; Adam 413.6 vs 499.2 in the same run but 0.94-1.10x in others;
-1 thread: [128, 64, 32] 480.5 vs 498.6, [8] 58.7 vs 81.3. It won only at 1 thread with the
-other core idle, which a grid's two 1-thread workers never leave. Gathering with two numba
-threads did not pay either (36.4 vs 40.1 ms of gather per epoch).
+The gather runs in turn with the step, on the calling thread: gathering the next batch on a
+second thread took the core from BLAS's second thread (docs/performance.md, "What was tried at
+batch 128").
 """
 from ..engine import augment
 from ..engine.draws import step_key

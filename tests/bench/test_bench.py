@@ -138,21 +138,21 @@ def test_bench_command_writes_table_json_and_csv(tmp_path):
     for r in rows:
         assert r["samples_per_s"] > 0 and 0 < r["roofline_pct"]
         if r["batch_size"] is None:  # MNIST is sparse: [10] at full batch is the fused pass's
-            assert r["path"] == "fused pass" and r["matmul_samples_per_s"] is None
+            assert r["fast_path"] == "fused pass" and r["matmul_samples_per_s"] is None
             assert 0 < r["stream_gbps"] and 0 < r["stream_peak_gbps"]
         else:  # minibatches of fewer than choose.PRUNE_MIN_ROWS rows prune nothing
-            assert r["path"].startswith("plain")
+            assert r["fast_path"].startswith("plain")
             assert r["matmul_samples_per_s"] > 0 and 0 < r["matmul_roofline_pct"]
         assert isinstance(r["peers"]["numpy"], float)  # the NumPy peer always runs
         assert len(r["peer_runs"]["numpy"]) == 2  # in two processes; the best counts
         assert r["peers"]["numpy"] == max(r["peer_runs"]["numpy"])
         assert isinstance(r["peers"]["torch"], (float, str))  # a number, or why not
         assert set(r["profile"]) == set(profile.PHASES)
-    assert rows[2]["path"] == "plain"
+    assert rows[2]["fast_path"] == "plain"
     # The command imports fastmlp before numpy, so OpenBLAS's idle threads sleep (after the
     # cycles this process's environment says, which importing fastmlp here has set).
-    assert rows[3]["path"] == (f"{rows[2]['path']}, idle BLAS threads sleep after 2^"
-                               f"{os.environ[blas_idle.VARIABLE]} cycles")
+    assert rows[3]["fast_path"] == (f"{rows[2]['fast_path']}, idle BLAS threads sleep after 2^"
+                                    f"{os.environ[blas_idle.VARIABLE]} cycles")
     assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 0
     assert "fastmlp / numpy" in proc.stdout and "| forward matmuls |" in proc.stdout
     assert "(best of 2: " in proc.stdout

@@ -343,3 +343,14 @@ def test_the_embedded_clusters_workers_get_the_thread_variables_and_no_malloc_th
     assert seen == {"MALLOC_TRIM_THRESHOLD_": None, "NUMBA_NUM_THREADS": "2",
                     "OPENBLAS_NUM_THREADS": "2"}
     assert dict(os.environ) == before  # the nannies wrote into this process's environment
+
+
+def test_the_embedded_cluster_listens_on_the_loopback_only():
+    """No other machine can send the embedded cluster work or read its state: the scheduler,
+    the workers and the scheduler's HTTP server (health, metrics) listen on 127.0.0.1."""
+    with connect(1, 1) as client:
+        scheduler = client.cluster.scheduler
+        addresses = [scheduler.address, *client.scheduler_info()["workers"]]
+        http = [sock.getsockname()[0] for sock in scheduler.http_server._sockets.values()]
+    assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+    assert http and set(http) == {"127.0.0.1"}, http
