@@ -48,8 +48,17 @@ def softmax(logits):
     return e / e.sum(axis=1, keepdims=True)
 
 
+def check_labels(y, classes):
+    """kernels.check_labels: IndexError unless every label is in [0, classes) (numpy's fancy
+    indexing would take -1 as the last class)."""
+    y = np.asarray(y)
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        raise IndexError("a label is outside 0..K-1")
+
+
 def smoothed_target(y, classes, smoothing=0.0):
     """(1 - smoothing) * onehot(y) + smoothing / classes, (B, classes)."""
+    check_labels(y, classes)
     target = np.full((len(y), classes), smoothing / classes)
     target[np.arange(len(y)), y] += 1 - smoothing
     return target

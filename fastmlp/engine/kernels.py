@@ -51,6 +51,19 @@ def _first_max(row):
 
 
 @numba.njit(inline="always")
+def check_labels(y, k):
+    """Raise IndexError unless every label of y is in [0, k): the loss kernels index a row's
+    logits by its label, and a label out of range would read (and its gradient write) memory
+    the row does not own. One serial pass over the labels before the parallel loop, which a
+    raise inside would keep from running in parallel; data is checked where it enters
+    (data/classes.py), so this never fires on a valid run."""
+    for i in range(y.shape[0]):
+        if y[i] < 0 or y[i] >= k:
+            raise IndexError("a label is outside 0..K-1, K the number of classes (logits' "
+                             "columns)")
+
+
+@numba.njit(inline="always")
 def _totals(loss_partial, count_partial, chunks):
     """(the summed loss, the summed count) of the first `chunks` per-chunk partials, added in
     chunk order: the same at any thread count."""
@@ -126,12 +139,14 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, count_partial, log
     smoothing 0 is the plain one-hot target, computed exactly as before smoothing existed).
     Writes dlogits = (softmax(logits) - target) / B and db = dlogits summed over the batch;
     returns (the mean loss against that target, the rows right). The row maximum is subtracted
-    before exp, so huge logits stay finite. logits, dlogits (B, K); y (B,) int32 in [0, K);
+    before exp, so huge logits stay finite. logits, dlogits (B, K); y (B,) int32 in [0, K)
+    (IndexError otherwise: check_labels);
     partial (>= n_chunks(B), >= K), loss_partial and count_partial (>= n_chunks(B),) are
     scratch. The count rides on the maximum the softmax needs anyway, sparing a separate pass
     over the logits (a kernel call per training step).
     """
     rows, k = logits.shape
+    check_labels(y, k)
     chunks = n_chunks(rows)
     inv_rows = 1.0 / rows
     hit = (1.0 - smoothing) * inv_rows  # the label's share of the target, over B
@@ -178,10 +193,12 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, count_partial, log
 def xent_count(logits, y, loss_partial, count_partial):
     """(summed cross-entropy of softmax(logits) against labels y, rows whose first maximum is at
     the label) in one pass, for evaluation: softmax_xent_backward's loss and count
-    without writing a gradient. logits (B, K); y (B,) int32 in [0, K); loss_partial and
+    without writing a gradient. logits (B, K); y (B,) int32 in [0, K) (IndexError
+    otherwise); loss_partial and
     count_partial (>= n_chunks(B),) are scratch (docs/performance.md, "Evaluation's loss and
     count")."""
     rows, k = logits.shape
+    check_labels(y, k)
     chunks = n_chunks(rows)
     for c in prange(chunks):
         loss = 0.0

@@ -14,6 +14,7 @@ import numpy as np
 from numba import prange
 
 from ..engine import cost
+from ..engine.kernels import check_labels
 from ..engine.model import MLP
 from ..runtime.jit import kernel, ready
 from ..runtime.timing import best_seconds
@@ -113,6 +114,7 @@ def fused_step(dw1_part, dsmall_part, loss_part, hit_part, indptr, cols, vals, y
     correct rows; the gradient partials may then have no columns, as nothing touches them).
     """
     rows = y.shape[0]
+    check_labels(y, classes)  # g[label] below: a label out of range would write past g
     inv_rows = 1.0 / rows
     zero, one = w1.dtype.type(0), w1.dtype.type(1)
     for blk in prange(loss_part.shape[0]):

@@ -115,6 +115,27 @@ def test_xent_count(rng, rows, dtype):
     assert np.isfinite(loss)
 
 
+@pytest.mark.parametrize("bad", [-1, 10, 1000, np.iinfo(np.int32).min])
+def test_the_loss_kernels_refuse_a_label_out_of_range(rng, bad):
+    """A label outside 0..K-1 raises before a row is read, in both loss kernels and in the numpy
+    twin (whose fancy indexing would take -1 as the last class), and writes nothing."""
+    rows = 2 * CHUNK_ROWS + 3
+    logits = rng.normal(size=(rows, 10)).astype(np.float32)
+    y = rng.integers(0, 10, rows).astype(np.int32)
+    y[rows - 1] = bad
+    chunks = n_chunks(rows)
+    dlogits = np.full_like(logits, 7.0)
+    with pytest.raises(IndexError, match="outside 0..K-1"):
+        kernels.softmax_xent_backward(dlogits, np.zeros(10, np.float32),
+                                      scratch(rows, 10, np.float32), np.zeros(chunks),
+                                      np.zeros(chunks, np.int64), logits, y, 0.0)
+    assert (dlogits == 7.0).all()
+    with pytest.raises(IndexError, match="outside 0..K-1"):
+        kernels.xent_count(logits, y, np.zeros(chunks), np.zeros(chunks, np.int64))
+    with pytest.raises(IndexError, match="outside 0..K-1"):
+        naive.softmax_xent_backward(logits.astype(np.float64), y)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gather_rows(rng, dtype):
     x = rng.random((500, 784)).astype(dtype)

@@ -53,6 +53,20 @@ def test_fused_step_matches_its_numpy_twin(rows, n_in, hidden, classes, dtype):
     assert got[5] == expected[5]
 
 
+@pytest.mark.parametrize("bad", [-1, 3, 16, 1 << 20])
+def test_the_fused_pass_refuses_a_label_out_of_range(bad):
+    """The sweep indexes its 16 register lanes by label: one outside 0..classes-1 raises before
+    any row is swept, in training and in evaluation."""
+    x, y, *params = case(np.random.default_rng(2), BLOCK_ROWS + 9, 30, 10, 3, np.float32)
+    y[-1] = bad
+    model = MLP([30, 10, 3], np.float32)
+    sweep = fused.FusedPass(model, x, y)
+    with pytest.raises(IndexError, match="outside 0..K-1"):
+        sweep.step(model)
+    with pytest.raises(IndexError, match="outside 0..K-1"):
+        sweep.evaluate(model)
+
+
 def test_fused_step_is_the_same_at_any_thread_count():
     args = case(np.random.default_rng(5), 3 * BLOCK_ROWS + 1, 40, 10, 10, np.float32)
     results = []
