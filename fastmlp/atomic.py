@@ -2,13 +2,13 @@
 import os
 from pathlib import Path
 
-from .errors import FastMLPError
+from .errors import OutputFailed
 
 
 def write_atomically(path, data):
     """Write bytes or text to `path` by writing a temporary file beside it and renaming it over
     `path`; on any failure the temporary file is removed, `path` is left as it was, and the
-    failure (a full disk, a vanished directory) is one FastMLPError line naming the file."""
+    failure (a full disk, a vanished directory) is one OutputFailed line naming the file."""
     path = Path(path)
     if isinstance(data, str):
         data = data.encode()
@@ -20,6 +20,6 @@ def write_atomically(path, data):
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        raise FastMLPError(f"cannot write {path}: {e.strerror or e}") from None
+        raise OutputFailed(f"cannot write {path}: {e.strerror or e}") from None
     finally:
         tmp.unlink(missing_ok=True)

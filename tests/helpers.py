@@ -53,10 +53,10 @@ def run_cli(*args, register=None, cwd=None, env=None, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def error_line(proc, *words):
-    """Assert `proc` exited with status 2 and one line on stderr, a fastmlp error that contains
-    every word; return that line."""
-    assert proc.returncode == 2
+def error_line(proc, *words, status=2):
+    """Assert `proc` exited with `status` (2: a usage error; 1: a failure while running) and one
+    line on stderr, a fastmlp error that contains every word; return that line."""
+    assert proc.returncode == status, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     line = lines[0]

@@ -5,17 +5,23 @@ one-line message; each command is a module of this package with `add_parser(subp
 
 A command's module is imported only when that command is named, so `fastmlp --help` lists the
 commands from the table alone, and a command's --help or a mistyped flag never waits for numba.
-Every problem a user can fix ends in one line on stderr and exit status 2, never a traceback.
+Every problem a user can fix ends in one line on stderr, never a traceback, and an exit status
+that says which kind it was (errors.py): 2 for a usage error, 1 for a failure while running,
+130 for Ctrl-C and 143 for SIGTERM.
 """
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from ..errors import FastMLPError, TrainingInterrupted
 from ..runtime.exit import exit_now
-from .options import EXIT_BAD_INPUT, Parser
+from .options import Parser
 
-EXIT_INTERRUPTED = 130  # as a shell reports a process that SIGINT ended
+# As a shell reports a process that the signal ended: 128 + its number.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 # name -> (module of this package, one-line summary), in the order `fastmlp --help` lists them.
 COMMANDS = {
@@ -83,21 +89,39 @@ def console():
     exit_now(main())
 
 
+class Terminated(BaseException):
+    """SIGTERM outside training (whose loop stops at a step boundary instead): unwinds the
+    command like Ctrl-C does, closing what it opened, and exits with status 143."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = build_parser(_command_named(argv)).parse_args(argv)
+    # Only the main thread can take signals (a test may call main from another).
+    handle = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if handle else None
     try:
         command_module(args.command).run(args)
     except TrainingInterrupted as e:
         print(f"fastmlp: {e}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return e.exit_status
     except FastMLPError as e:
         print(f"fastmlp: error: {e}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return e.exit_status
     except KeyboardInterrupt:
         print("fastmlp: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print("fastmlp: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:  # the reader went away (`fastmlp predict ... | head`): not an error
         sys.stderr.close()
         return 0
+    finally:
+        if handle:
+            signal.signal(signal.SIGTERM, previous)
     return 0

@@ -9,10 +9,19 @@ import argparse
 import os
 from pathlib import Path
 
-EXIT_BAD_INPUT = 2
+from ..errors import EXIT_USAGE
+
+EXIT_BAD_INPUT = EXIT_USAGE
 
 
 class Parser(argparse.ArgumentParser):
+    """argparse's parser, with no abbreviated options (`--batch 128` for `--batch-size` would
+    break scripts when a flag starting the same is added) and one-line errors."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):
         # argparse prints the usage block too; one line that names the problem is enough.
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")

@@ -11,7 +11,8 @@ import os
 import sys
 from contextlib import contextmanager, redirect_stdout
 
-from . import COMMANDS, EXIT_INTERRUPTED, build_parser
+from ..errors import EXIT_FAILURE
+from . import COMMANDS, EXIT_INTERRUPTED, EXIT_TERMINATED, build_parser
 from .options import EXIT_BAD_INPUT
 
 WIDTH = 100
@@ -52,16 +53,23 @@ def exit_statuses():
         "| --- | --- |",
         "| 0 | the command did what it was asked; also `--help`, `--version`, and a reader that "
         "went away (`fastmlp predict ... \\| head`) |",
-        f"| {EXIT_BAD_INPUT} | a problem you can fix, told in one line on stderr (`fastmlp: "
-        "error: ...`): a bad flag or value, missing or corrupt data files, an output that cannot "
-        "be written, a run that needs more memory than is available or than `--max-memory` "
-        "(also when a `--dry-run` finds it would be refused), a run that diverged, runs of a "
-        "grid or sweep that failed (the others are kept) |",
-        f"| {EXIT_INTERRUPTED} | Ctrl-C (SIGINT; `train` takes SIGTERM the same way): `train` "
-        "stops after the current step and writes a resumable checkpoint; `experiments` and `sweep` "
-        "let the running runs finish, start no other and keep every finished run; a second "
-        "Ctrl-C stops at once |",
-        "| 1 | anything else is a bug in fastmlp: Python's traceback, please report it |",
+        f"| {EXIT_FAILURE} | a failure while running, told in one line on stderr (`fastmlp: error: "
+        "...`): a run that diverged, data that fails its checksum (a registered dataset's files, "
+        "or files other than those a model was trained on), a run that needs more memory than is "
+        "available or than `--max-memory` (also when a `--dry-run` finds it would be refused), "
+        "runs of a grid or sweep that failed (the others are kept), an output that could not be "
+        "written, a download that failed. Python's own status for an uncaught exception is 1 too: "
+        "a traceback instead of one line is a bug in fastmlp, please report it |",
+        f"| {EXIT_BAD_INPUT} | a usage error, told in one line on stderr: a bad flag or value "
+        "(abbreviations are refused: `--batch` is not `--batch-size`), settings that contradict "
+        "each other, a bad file named on the command line (a model, a grid, a `--data` file: "
+        "missing, unreadable, non-numeric cells, ragged rows, NaN, no samples, labels outside the "
+        "training classes), a dataset that cannot be found |",
+        f"| {EXIT_INTERRUPTED} | Ctrl-C (SIGINT): `train` stops after the current step and writes "
+        "a resumable checkpoint; `experiments` and `sweep` let the running runs finish, start no "
+        "other and keep every finished run; a second Ctrl-C stops at once |",
+        f"| {EXIT_TERMINATED} | SIGTERM: `train` stops as for Ctrl-C (checkpoint written); other "
+        "commands stop at once, keeping what they wrote (every output is written atomically) |",
     ])
 
 

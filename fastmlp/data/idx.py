@@ -14,7 +14,7 @@ from os import PathLike
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ChecksumMismatch, DataError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
@@ -31,6 +31,10 @@ _MAX_RANK = 4
 
 class IdxError(DataError):
     """An IDX file is unreadable or malformed; the message starts with the file's path."""
+
+
+class IdxChecksumMismatch(ChecksumMismatch, IdxError):
+    """An IDX file whose uncompressed bytes do not have the SHA-256 expected."""
 
 
 def read_idx(path: str | PathLike, *, expect_sha256: str | None = None) -> np.ndarray:
@@ -69,7 +73,7 @@ def parse_idx(
             raise IdxError(f"{source}: corrupt gzip data: {e}") from None
     digest = hashlib.sha256(data).hexdigest()
     if expect_sha256 is not None and digest != expect_sha256.lower():
-        raise IdxError(
+        raise IdxChecksumMismatch(
             f"{source}: sha256 of the uncompressed content is {digest}, expected {expect_sha256} "
             "(corrupt file or a different dataset)"
         )

@@ -6,7 +6,7 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from ..errors import FastMLPError, TrainingInterrupted
+from ..errors import RunsFailed, TrainingInterrupted
 from ..runtime.threads import default_threads
 from ..settings import RunOptions
 
@@ -88,7 +88,7 @@ class Outcome:
     cluster: dict  # where the runs ran: {"workers", "threads", "scheduler"}
 
     def raise_for_problems(self, total, store):
-        """TrainingInterrupted when Ctrl-C stopped the grid, FastMLPError when runs failed."""
+        """TrainingInterrupted when Ctrl-C stopped the grid, RunsFailed when runs failed."""
         missing = total - len(self.records)
         if not self.complete:
             raise TrainingInterrupted(
@@ -96,7 +96,7 @@ class Outcome:
                 f"{store.directory}; run the same command again to run the other {missing}")
         if self.failed:
             job, record = self.failed[0]
-            raise FastMLPError(f"{len(self.failed)} of {total} runs failed (error records in "
+            raise RunsFailed(f"{len(self.failed)} of {total} runs failed (error records in "
                                f"{store.directory}; the next command runs them again); first: "
                                f"{job.label}: {record['error']}")
 

@@ -34,6 +34,7 @@ def _stop_on_signals(trainer, handle=True):
         if trainer.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         trainer.stop_requested = True
+        trainer.stop_signal = signum
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -135,11 +136,14 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     def stop(epoch):
         path = interrupt_path or save_path
         where = f"during epoch {epoch}" if trainer.position else f"after epoch {epoch}"
+        signum = trainer.stop_signal or signal.SIGINT
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
         if path is None:
-            raise TrainingInterrupted(f"interrupted {where}; nothing saved (no --save path)")
+            raise TrainingInterrupted(f"{what} {where}; nothing saved (no --save path)",
+                                      signum=signum)
         write(path)
-        raise TrainingInterrupted(f"interrupted {where}; checkpoint written to {path}; "
-                                  f"resume with: fastmlp train --resume {path}", path)
+        raise TrainingInterrupted(f"{what} {where}; checkpoint written to {path}; "
+                                  f"resume with: fastmlp train --resume {path}", path, signum)
 
     with thread_limits(options.threads), np.errstate(over="ignore", invalid="ignore"), \
             _stop_on_signals(trainer, handle_signals):

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from ..errors import FastMLPError
+from ..errors import Diverged
 
 # The divergence rule: a run whose mean training loss over an epoch exceeds this many times the
 # larger of ln(classes) (the loss of a uniform guess) and its initial loss (the validation loss
@@ -24,7 +24,7 @@ def diverged(loss, initial_loss, n_classes):
 def check_divergence(epoch, loss, initial_loss, n_classes, lr):
     """Raise the one-line error of a diverged run (see `diverged`)."""
     if diverged(loss, initial_loss, n_classes):
-        raise FastMLPError(
+        raise Diverged(
             f"training diverged at epoch {epoch} (loss is {loss:.4g}; the limit is "
             f"{DIVERGENCE_FACTOR:g} x the larger of ln({n_classes}) and the "
             f"initial loss {initial_loss:.4g}); try a lower learning rate than {lr:g}")

@@ -69,6 +69,7 @@ class Trainer:
         # Set (by a signal handler) to stop at the end of the current step; an epoch cut short
         # keeps its place and running sums so that it can be finished, also after a resume.
         self.stop_requested = False
+        self.stop_signal = None  # which signal asked (SIGINT or SIGTERM): the exit status says
         self.position, self.partial = 0, (0.0, 0)
 
     def step(self, ws, x, x_t, y):

@@ -67,6 +67,22 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, words):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("command, args, flag", [
+    ("train", ["--batch", "128"], "--batch"),
+    ("train", ["--warm", "1"], "--warm"),
+    ("train", ["--lay", "8"], "--lay"),
+    ("sweep", ["spec.toml", "--work", "0"], "--work"),
+    ("evaluate", ["model.npz", "--spl", "val"], "--spl"),
+])
+def test_abbreviated_flags_are_refused(tmp_path, command, args, flag):
+    """argparse would take `--batch` for `--batch-size`; a script relying on that breaks the
+    day a flag starting the same is added, so no parser accepts an abbreviation."""
+    for name in ("spec.toml", "model.npz"):
+        (tmp_path / name).touch()
+    proc = run_cli(command, *args, cwd=tmp_path)
+    error_line(proc, "unrecognized arguments", flag)
+
+
 def test_output_path_that_is_a_directory_is_refused(tmp_path):
     proc = run_cli("train", "--epochs", 1, "--out", tmp_path)
     assert proc.returncode == 2 and "is a directory" in proc.stderr

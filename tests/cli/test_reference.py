@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fastmlp.cli import COMMANDS, EXIT_INTERRUPTED
+from fastmlp.cli import COMMANDS, EXIT_INTERRUPTED, EXIT_TERMINATED
 from fastmlp.cli.options import EXIT_BAD_INPUT
 from fastmlp.cli.reference import REGENERATE, render
 
@@ -34,8 +34,12 @@ def test_the_page_has_every_command_and_exit_status():
     for name in COMMANDS:
         assert f"\n## fastmlp {name}\n" in text
         assert f"usage: fastmlp {name} " in text
-    for status in (0, EXIT_BAD_INPUT, EXIT_INTERRUPTED):
+    for status in (0, 1, EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED):
         assert f"\n| {status} | " in text
+
+
+def test_the_statuses_are_the_documented_numbers():
+    assert (EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED) == (2, 130, 143)
 
 
 def test_help_is_formatted_at_the_fixed_width_whatever_the_terminal(monkeypatch):

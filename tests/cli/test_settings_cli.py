@@ -168,7 +168,7 @@ def test_a_huge_learning_rate_stops_within_three_epochs():
     """The issue's case: lr 1e6 at full batch kept a finite loss of 2e22 for 3 epochs."""
     proc = run_cli("train", "--layers", "128", "--epochs", "3", "--batch-size", "full",
                    "--lr", "1e6", "--quiet")
-    line = error_line(proc, "training diverged at epoch")
+    line = error_line(proc, "training diverged at epoch", status=1)
     assert int(re.search(r"epoch (\d+)", line).group(1)) <= 3
 
 

@@ -270,16 +270,16 @@ def test_durations(seconds, text):
     assert duration_text(seconds) == text
 
 
-def test_a_run_that_cannot_fit_is_one_line_exit_2_and_writes_nothing(tmp_path):
+def test_a_run_that_cannot_fit_is_one_line_exit_1_and_writes_nothing(tmp_path):
     proc = run_cli("train", "--layers", "100000", "100000", "--epochs", "1", "--out",
                    tmp_path / "run.json", "--save", tmp_path / "model.npz", cwd=tmp_path)
     line = error_line(proc, "[100000, 100000] needs", "GiB (parameters 37.5, gradients 37.5",
-                      "available")
+                      "available", status=1)
     assert "Traceback" not in line
     assert list(tmp_path.iterdir()) == []
     proc = run_cli("train", "--epochs", "1", "--max-memory", "1MB", "--out",
                    tmp_path / "run.json", cwd=tmp_path)
-    error_line(proc, "[128, 64, 32] needs", "the limit given is 976.6 KiB")
+    error_line(proc, "[128, 64, 32] needs", "the limit given is 976.6 KiB", status=1)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -302,8 +302,8 @@ def test_dry_run_prints_the_plan_and_trains_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
     # A dry run of what cannot fit prints the plan, then refuses as the run would.
     proc = run_cli("train", "--dry-run", "--max-memory", "1MB", cwd=tmp_path)
-    assert proc.returncode == 2 and "total" in proc.stdout
-    error_line(proc, "the limit given is")
+    assert proc.returncode == 1 and "total" in proc.stdout
+    error_line(proc, "the limit given is", status=1)
 
 
 def test_the_refusal_comes_before_the_first_allocation(monkeypatch):
