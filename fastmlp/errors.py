@@ -25,6 +25,11 @@ class InputError(FastMLPError, ValueError):
     outside the classes the model knows); a ValueError, as scikit-learn raises for bad input."""
 
 
+class InputTypeError(FastMLPError, TypeError):
+    """Arrays of the wrong kind for the Python API (sparse matrices, Python objects that are not
+    numbers); a TypeError, as scikit-learn raises for them."""
+
+
 class DataError(FastMLPError):
     """A dataset file is missing, unreadable or not what it claims to be."""
 

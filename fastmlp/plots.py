@@ -75,8 +75,9 @@ def curves_png(history, title):
     return _png(fig, plt)
 
 
-def confusion_png(counts, title):
-    """A confusion matrix (rows: true class, columns: predicted), counts written in cells.
+def confusion_png(counts, title, classes=None):
+    """A confusion matrix (rows: true class, columns: predicted), counts written in cells, the
+    axes labelled with the classes (0..K-1 when not given).
 
     The diagonal (correct) and the errors each get their own colour scale, with a colour bar
     each: on one scale the errors, a few dozen beside a thousand, would all look blank."""
@@ -101,8 +102,9 @@ def confusion_png(counts, title):
             # White on the darker half of the scale, black on the lighter; zeros in grey.
             color = "white" if value > top / 2 else ("black" if value else "0.6")
             ax.text(j, i, str(value), ha="center", va="center", fontsize=7, color=color)
-    ax.set_xticks(range(k))
-    ax.set_yticks(range(k))
+    names = [str(c) for c in (range(k) if classes is None else np.asarray(classes).tolist())]
+    ax.set_xticks(range(k), names, rotation=90 if max(map(len, names)) > 2 else 0)
+    ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)

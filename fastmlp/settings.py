@@ -18,6 +18,7 @@ optimizers), so the command line can check a whole run before numba is imported.
 """
 import math
 import numbers
+import os
 from dataclasses import dataclass, field, fields, make_dataclass
 
 from .data.registry import DATASETS
@@ -29,6 +30,8 @@ from .errors import FastMLPError
 # A dataset given as arrays (MLPClassifier.fit, or fastmlp.train with a Dataset built in
 # memory) rather than loaded by name.
 IN_MEMORY = "arrays"
+# The dataset of a run whose `data` names its files (a path) rather than a registered name.
+FROM_FILE = "file"
 
 
 class Invalid(ValueError):
@@ -202,6 +205,56 @@ class Text(Constraint):
         return value
 
 
+@dataclass(frozen=True)
+class PathText(Text):
+    """A path, kept as the text it was given as (a str or an os.PathLike)."""
+    metavar = "PATH"
+
+    def check(self, value):
+        return super().check(os.fspath(value) if isinstance(value, os.PathLike) else value)
+
+
+@dataclass(frozen=True)
+class LabelColumn(Constraint):
+    """A CSV column: a header name, or an index (0-based, negative from the end)."""
+    metavar = "NAME|INDEX"
+    optional: str | None = None
+
+    def check(self, value):
+        if value is None:
+            return None
+        if _is_int(value):
+            return int(value)
+        if isinstance(value, str) and value.strip():
+            text = value.strip()
+            return int(text) if text.lstrip("-").isdigit() else text
+        raise Invalid(f"must be a column name or index, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ImageSize(Constraint):
+    """Pictures' size: N (square) or WxH, in pixels; [W, H] in a grid file."""
+    metavar = "N|WxH"
+    optional: str | None = None
+
+    def check(self, value):
+        if value is None:
+            return None
+        if _is_int(value):
+            value = (value, value)
+        if isinstance(value, str):
+            parts = value.lower().split("x")
+            if all(p.strip().isdigit() for p in parts) and len(parts) in (1, 2):
+                value = tuple(int(p) for p in parts) * (3 - len(parts))
+        if (isinstance(value, (list, tuple)) and len(value) == 2
+                and all(_is_int(v) and v >= 1 for v in value)):
+            return (int(value[0]), int(value[1]))
+        raise Invalid(f"must be N or WxH with positive integers (28, 32x24), got {value!r}")
+
+    def format(self, value):
+        return [f"{value[0]}x{value[1]}"]
+
+
 def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
@@ -265,7 +318,20 @@ SETTINGS = (
             "what early stopping watches"),
     Setting("seed", 0, Integer(0, 2**63 - 1), "seeds the validation split, the "
             "initialisation, the shuffling, dropout and augmentation"),
-    Setting("dataset", "mnist", Options(DATASETS, extra=(IN_MEMORY,)), "the dataset"),
+    Setting("dataset", "mnist", Options(DATASETS, extra=(IN_MEMORY, FROM_FILE)),
+            "a registered dataset, by name (--data reads any other)"),
+    Setting("data", None, PathText(optional="--dataset, by name"),
+            "a dataset's files: an .npz (x_train, y_train, optional x_test, y_test, "
+            "class_names), a CSV or TSV file (numeric features, a label column), a folder with "
+            "one subfolder of PNG/JPEG pictures per class (or train/ and test/ folders of "
+            "them), or a folder of IDX files; the classes come from the training labels"),
+    Setting("label_column", None, LabelColumn(optional="the column named label, else the last"),
+            "CSV/TSV data: the column holding the labels, by header name or 0-based index"),
+    Setting("image_size", None, ImageSize(optional="the first picture's size"),
+            "picture folders: the size every picture is resized to, N or WxH pixels"),
+    Setting("standardize", False, Flag(), "standardise every feature with the training "
+            "split's mean and standard deviation, kept with the model (default: pictures "
+            "scaled to [0, 1], other numbers as given)"),
     Setting("val_fraction", 0.2, Real(0, 1, closed="neither"),
             "share of the training images held out for validation"),
     Setting("dtype", "float32", Options(DTYPES), "floating-point precision"),
@@ -305,6 +371,18 @@ def _check_config(self):
     if self.nesterov and self.optimizer != "momentum":
         raise FastMLPError(f"nesterov needs optimizer momentum, got optimizer "
                            f"{self.optimizer!r}")
+    if self.data is not None:
+        if self.dataset not in (BY_NAME["dataset"].default, FROM_FILE):
+            raise FastMLPError(f"give data (files) or dataset (a name), not both: got dataset "
+                               f"{self.dataset!r} and data {self.data!r}")
+        object.__setattr__(self, "dataset", FROM_FILE)
+    else:
+        if self.dataset == FROM_FILE:
+            raise FastMLPError(f"dataset {FROM_FILE!r} needs data, the path of its files")
+        for name in ("label_column", "image_size"):
+            if getattr(self, name) is not None:
+                raise FastMLPError(f"{name} applies to data read from files (data), not to "
+                                   f"the registered dataset {self.dataset!r}")
 
 
 def _make(name, settings, post_init, doc):

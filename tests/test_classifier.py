@@ -16,7 +16,7 @@ def test_classifier_follows_scikit_learn_conventions():
     assert len(clf.loss_curve_) == len(clf.validation_scores_) == clf.n_iter_ == 30
     proba = clf.predict_proba(data.test.x)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
-    assert (clf.predict(data.test.x) == proba.argmax(axis=1)).all()
+    assert (clf.predict(data.test.x) == clf.classes_[proba.argmax(axis=1)]).all()
     assert clf.score(data.test.x, data.test.y) > 0.8
     assert clf.set_params(lr=0.1) is clf and clf.lr == 0.1
     with pytest.raises(TypeError):

@@ -24,9 +24,12 @@ from fastmlp.settings import (
     SETTINGS,
     BatchSize,
     Flag,
+    ImageSize,
     Integer,
+    LabelColumn,
     Layers,
     Options,
+    PathText,
     Real,
     RunOptions,
     Text,
@@ -59,6 +62,8 @@ def values_of(setting):
         return st.sampled_from(c.names())
     if isinstance(c, Flag):
         return st.booleans()
+    if isinstance(c, (PathText, LabelColumn, ImageSize)):
+        return st.none()  # data read from files: its round trips are in tests/data
     raise AssertionError(f"no strategy for {setting.name}'s {type(c).__name__}")
 
 
@@ -106,6 +111,8 @@ BAD = {
     "patience": [-1], "early_stop": ["train_loss"], "seed": [-1, 2**63, 0.5],
     "dataset": ["cifar"], "val_fraction": [0.0, 1.0, 1.5], "dtype": ["float16", "int8"],
     "eval_every": [-1], "threads": [0, -2, 1.5], "data_dir": ["", "  ", 3],
+    "data": ["", "  ", 3], "label_column": [1.5, "", True, ["label"]],
+    "image_size": [0, "0x3", "axb", (1, 2, 3), -28, 2.5], "standardize": [1, "yes"],
 }
 
 

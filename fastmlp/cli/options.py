@@ -33,6 +33,13 @@ def existing_file(text):
     return Path(text)
 
 
+def existing_path(text):
+    """A file or a folder that exists (a dataset may be either)."""
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
+    return Path(text)
+
+
 def output_path(text):
     """Refuse an output the run could not write before the run starts, not after it."""
     path = Path(text)

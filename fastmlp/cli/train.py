@@ -10,6 +10,7 @@ from pathlib import Path
 from ..atomic import write_atomically
 from ..errors import FastMLPError
 from ..presets import PRESETS
+from ..runtime.versions import fastmlp_version
 from ..settings import CONFIG_SETTINGS, RUN_SETTINGS
 from . import add_command
 from .options import add_quiet, add_setting, at_least, existing_file, memory_size, output_path
@@ -45,8 +46,9 @@ def add_parser(subparsers):
         add_setting(run, setting.name)
     out = parser.add_argument_group("outputs and resuming")
     out.add_argument("--out", type=output_path, metavar="FILE",
-                     help="write the configuration, summary and per-epoch history as JSON, or "
-                          "as CSV when FILE ends in .csv (written atomically)")
+                     help="write the configuration, summary and per-epoch history as JSON (with "
+                          "its schema version and the package versions), or as CSV when FILE "
+                          "ends in .csv (written atomically)")
     out.add_argument("--save", type=output_path, metavar="MODEL.npz",
                      help="save the trained model (weights, architecture, settings, history, "
                           "data checksums), atomically")
@@ -75,6 +77,8 @@ def configure(args):
 
     given = vars(args)  # only the flags given: the parser's default is SUPPRESS
     settings = {s.name: given[s.name] for s in CONFIG_SETTINGS if s.name in given}
+    if settings.get("data") is not None:  # recorded whole: a resume may run elsewhere
+        settings["data"] = str(Path(settings["data"]).resolve())
     options = RunOptions(**{s.name: given[s.name] for s in RUN_SETTINGS if s.name in given})
     if "checkpoint_every" in given and "save" not in given and "resume" not in given:
         raise FastMLPError("--checkpoint-every needs --save FILE to write the checkpoints to")
@@ -88,6 +92,10 @@ def configure(args):
     saved = checkpoint.load(args.resume)
     if not saved.state:
         raise FastMLPError(f"{args.resume}: a final model, not a resumable checkpoint")
+    made_by, running = saved.versions.get("fastmlp"), fastmlp_version()
+    if made_by is not None and made_by != running:
+        raise FastMLPError(f"{args.resume}: written by fastmlp {made_by}, this is {running}; a "
+                           "resumed run would mix two versions' numbers: train it again")
     return dataclasses.replace(saved.config, **settings), options, saved
 
 
@@ -118,10 +126,31 @@ def note_thread_clamp(threads):
               f"cores this process may use; using {usable_threads(threads)}", file=sys.stderr)
 
 
+def refuse_oversized(config, options, max_memory, dry_run):
+    """Size data read from files before loading it: one larger than memory is refused with the
+    memory plan's line (a dry run prints that plan first), never swapped into."""
+    from ..errors import OutOfMemory
+    from ..training.dry_run import report
+    from ..training.plan import check_fits, plan_unread
+
+    plan = plan_unread(config, options.data_dir)
+    if plan is None:
+        return
+    try:
+        check_fits(plan, max_memory)
+    except OutOfMemory:
+        if dry_run:
+            print(report(plan, config.optimizer))
+        raise
+
+
 def run(args):
     from ..data.load import load_dataset_for
 
     config, options, resume = configure(args)
+    max_memory = getattr(args, "max_memory", None)
+    if config.data is not None:
+        refuse_oversized(config, options, max_memory, getattr(args, "dry_run", False))
     # Decompressing and checksumming the data releases the GIL, so it overlaps with importing
     # numba and loading the cached kernels: start-up is the longer of the two, not their sum.
     # The data starts first: the thread check below imports numba.
@@ -130,7 +159,6 @@ def run(args):
         note_thread_clamp(options.threads)
         from ..training.loop import train  # imports numba and loads the kernels
         dataset = loading.result()  # before the progress bar, so a data error prints alone
-    max_memory = getattr(args, "max_memory", None)
     if getattr(args, "dry_run", False):
         from ..training.dry_run import dry_run
         text, refusal = dry_run(config, options, dataset, max_memory)

@@ -70,7 +70,9 @@ def parse_idx(
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as e:
-            raise IdxError(f"{source}: corrupt gzip data: {e}") from None
+            # A file with a known checksum that does not even decompress fails that checksum.
+            error = IdxError if expect_sha256 is None else IdxChecksumMismatch
+            raise error(f"{source}: corrupt gzip data: {e}") from None
     digest = hashlib.sha256(data).hexdigest()
     if expect_sha256 is not None and digest != expect_sha256.lower():
         raise IdxChecksumMismatch(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FastMLPError
+from ..errors import DataError, FastMLPError
 from .idx import IdxError, read_idx
 
 SIDE, BOX = 28, 20
@@ -19,7 +19,8 @@ MIN_CONTRAST = 32
 MAX_INK_SHARE = 0.6
 
 
-def _pillow():
+def pillow():
+    """Pillow's Image module, or one line saying how to install it."""
     try:
         from PIL import Image
     except ImportError:
@@ -48,7 +49,7 @@ def problem(gray):
 
 def mnist_style(gray):
     """A 2-D array of gray levels (any size; 0 black, 255 white) to a (784,) uint8 array."""
-    Image = _pillow()
+    Image = pillow()
     gray = _ink(gray)
     # The digit's box: pixels clearly above the background (faint noise does not widen it).
     rows, cols = np.nonzero(gray > 0.2 * gray.max()) if gray.max() > 0 else ((), ())
@@ -74,15 +75,15 @@ def mnist_style(gray):
 
 def read_gray(path):
     """An image file's gray levels (2-D uint8)."""
-    Image = _pillow()
+    Image = pillow()
     path = Path(path)
     try:
         with Image.open(path) as image:
             gray = np.asarray(image.convert("L"))
     except FileNotFoundError:
-        raise FastMLPError(f"{path}: no such file") from None
+        raise DataError(f"{path}: no such file") from None
     except (OSError, ValueError) as e:
-        raise FastMLPError(f"{path}: not a readable image ({e})") from None
+        raise DataError(f"{path}: not a readable image ({e})") from None
     return gray
 
 

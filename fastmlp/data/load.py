@@ -1,25 +1,32 @@
-"""Find, download and load MNIST-style datasets as float arrays split into train/val/test."""
+"""Find, download and load datasets as float arrays split into train/val/test: the registered
+ones by name (MNIST-style IDX files, checksummed), any other by path (source.py), and the exact
+data a saved model was trained on, from its record.
+
+The dataset abstraction itself (Dataset, Split, the seeded split) is in dataset.py."""
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..atomic import write_atomically
-from ..errors import DataError, FastMLPError
+from ..errors import ChecksumMismatch, DataError, DownloadFailed, FastMLPError
+from .dataset import Dataset, Split, assemble, check_dtype, split_rows
 from .idx import parse_idx
 from .idxcache import read_idx_cached
 from .registry import (
     DATASETS,
     FILES,
-    N_CLASSES,
     TEST_IMAGES,
     TEST_LABELS,
     TRAIN_IMAGES,
     TRAIN_LABELS,
     DatasetSpec,
 )
+from .source import load_path
+
+__all__ = ["Dataset", "Split", "DatasetSpec", "FILES", "split_rows", "load_dataset",
+           "load_dataset_for", "load_recorded", "download_dataset", "find_dataset_dir"]
 
 # The MNIST files fastmlp ships, package data beside this module (see shipped/README.md).
 SHIPPED_DATA = Path(__file__).resolve().parent / "shipped"
@@ -29,48 +36,6 @@ _DOWNLOAD_TIMEOUT_S = 60
 
 class DatasetNotFound(DataError):
     """No directory on the search path holds all four files of a dataset."""
-
-
-@dataclass(frozen=True, eq=False)
-class Split:
-    """One part of a dataset: images as rows of features in [0, 1], labels as class indices."""
-
-    x: np.ndarray  # (n, n_features) float32 or float64, C-contiguous
-    y: np.ndarray  # (n,) int32, C-contiguous
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __repr__(self) -> str:
-        return f"Split(x={self.x.dtype}{list(self.x.shape)}, y={self.y.dtype}{list(self.y.shape)})"
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    name: str
-    directory: Path | None  # where the four files were read from (None: arrays in memory)
-    train: Split
-    val: Split
-    test: Split | None
-    sha256: dict[str, str] = field(repr=False)  # file name -> SHA-256 of its uncompressed bytes
-    # How train and val were split from the training file (None: given as separate arrays).
-    seed: int | None = None
-    val_fraction: float | None = None
-
-    def record(self) -> dict:
-        """What a saved model keeps of its data: enough to rebuild the exact split
-        (load_recorded) and to refuse other files."""
-        return {"name": self.name, "sha256": dict(self.sha256), "seed": self.seed,
-                "val_fraction": self.val_fraction, "n_train": len(self.train),
-                "n_val": len(self.val), "n_test": None if self.test is None else len(self.test)}
-
-    @property
-    def n_features(self) -> int:
-        return self.train.x.shape[1]
-
-    @property
-    def n_classes(self) -> int:
-        return N_CLASSES
 
 
 def dataset_spec(name: str) -> DatasetSpec:
@@ -159,7 +124,7 @@ def download_dataset(
             write_atomically(dest / gz_name, data)
             break
         else:
-            raise DataError(
+            raise DownloadFailed(
                 f"{name}: could not download {gz_name} ({'; '.join(failures) or 'no mirrors'}); "
                 f"copy the four .gz files into {dest} by hand"
             )
@@ -173,84 +138,93 @@ def load_dataset(
     seed: int = 0,
     val_fraction: float = 0.2,
     data_dir: str | os.PathLike | None = None,
+    standardize: bool = False,
+    scaler=None,
 ) -> Dataset:
-    """Load dataset `name`, checksums verified, with a seeded train/validation split.
+    """Load registered dataset `name`, checksums verified, with a seeded train/validation split.
 
-    Images become rows of `dtype` features in [0, 1]; labels become int32. The first
-    round(n * val_fraction) images of a `seed`-determined permutation of the training set
-    form the validation split; the test set is kept as shipped.
+    Images become rows of `dtype` features in [0, 1] (standardised with the training split's
+    statistics when `standardize`, or with a saved model's `scaler`); labels become the indices
+    of the dataset's classes (its registry entry names them: MNIST's digits, Fashion-MNIST's
+    "T-shirt/top" ... "Ankle boot"). The first round(n * val_fraction) images of a
+    `seed`-determined permutation of the training set form the validation split; the test set
+    is kept as shipped.
     """
     spec = dataset_spec(name)
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise FastMLPError(f"dtype {dtype} not supported, use float32 or float64")
+    dtype = check_dtype(dtype)
     directory = find_dataset_dir(name, data_dir)
     paths = {f: _file_in(directory, f) for f in FILES}
     arrays, digests = {}, {}
     for f, path in paths.items():
         arrays[f], digests[f] = read_idx_cached(path, spec.sha256[f], cache_dir())
 
-    train_x, train_y = _checked_pair(arrays, paths, TRAIN_IMAGES, TRAIN_LABELS)
-    test_x, test_y = _checked_pair(arrays, paths, TEST_IMAGES, TEST_LABELS)
+    k = len(spec.classes)
+    train_x, train_y = _checked_pair(arrays, paths, TRAIN_IMAGES, TRAIN_LABELS, k)
+    test_x, test_y = _checked_pair(arrays, paths, TEST_IMAGES, TEST_LABELS, k)
     if test_x.shape[1:] != train_x.shape[1:]:
         raise DataError(
             f"{paths[TEST_IMAGES]}: images are {_dims(test_x)}, but the training images in "
             f"{paths[TRAIN_IMAGES]} are {_dims(train_x)}"
         )
-
-    n = len(train_y)
-    train_rows, val_rows = split_rows(n, seed, val_fraction)
-    return Dataset(
-        name=name,
-        directory=directory,
-        train=_split(train_x, train_y, train_rows, dtype),
-        val=_split(train_x, train_y, val_rows, dtype),
-        test=_split(test_x, test_y, None, dtype),
-        sha256=digests,
-        seed=seed,
-        val_fraction=val_fraction,
-    )
-
-
-def split_rows(n: int, seed: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """(training rows, validation rows) of n samples: the first round(n * val_fraction) of a
-    `seed`-determined permutation are the validation rows."""
-    n_val = round(n * val_fraction)
-    if not 0 < n_val < n:
-        raise FastMLPError(
-            f"val_fraction {val_fraction} leaves an empty split of the {n} training images"
-        )
-    order = np.random.default_rng(seed).permutation(n)
-    return order[n_val:], order[:n_val]
+    flat = train_x.reshape(len(train_x), -1)
+    return assemble(name, flat, train_y, (test_x.reshape(len(test_x), -1), test_y),
+                    dtype=dtype, seed=seed, val_fraction=val_fraction, declared=spec.classes,
+                    standardize=standardize, scaler=scaler, directory=directory,
+                    sha256=digests, image_shape=tuple(train_x.shape[1:]))
 
 
 def load_dataset_for(config, data_dir: str | os.PathLike | None = None) -> Dataset:
-    """The dataset, dtype and train/validation split that a TrainConfig names."""
+    """The dataset, dtype, train/validation split and scaling that a TrainConfig names: a
+    registered dataset by name, or the files at config.data."""
+    if config.data is not None:
+        return load_path(config.data, dtype=config.dtype, seed=config.seed,
+                         val_fraction=config.val_fraction, label_column=config.label_column,
+                         image_size=config.image_size, standardize=config.standardize)
     return load_dataset(config.dataset, dtype=config.dtype, seed=config.seed,
-                        val_fraction=config.val_fraction, data_dir=data_dir)
+                        val_fraction=config.val_fraction, data_dir=data_dir,
+                        standardize=config.standardize)
 
 
-def load_recorded(record: dict, *, dtype, data_dir: str | os.PathLike | None = None) -> Dataset:
+def load_recorded(record: dict, *, dtype, data_dir: str | os.PathLike | None = None,
+                  scaler=None) -> Dataset:
     """The exact data a model was trained on, from its saved record (Dataset.record()): the
-    same files (checksums) split with the same seed and validation fraction."""
-    name = record.get("name")
-    if name not in DATASETS or record.get("seed") is None or not record.get("val_fraction"):
+    same files (checksums) split with the same seed and validation fraction, its labels mapped
+    to the model's classes and standardised with the model's `scaler` if it has one."""
+    name, source = record.get("name"), record.get("source")
+    if record.get("seed") is None or not record.get("val_fraction") or (
+            source is None and name not in DATASETS):
         raise FastMLPError(f"the model was trained on {name!r} data that fastmlp cannot load "
-                           f"again by name; pass --dataset")
-    dataset = load_dataset(name, dtype=dtype, seed=record["seed"],
-                           val_fraction=record["val_fraction"], data_dir=data_dir)
+                           f"again by name; pass --dataset or --data")
+    if source is not None:
+        dataset = load_path(source["path"], dtype=dtype, seed=record["seed"],
+                            val_fraction=record["val_fraction"],
+                            label_column=source.get("label_column"),
+                            image_size=source.get("image_size"),
+                            standardize=scaler is not None, scaler=scaler,
+                            classes=_recorded_classes(record))
+        where = source["path"]
+    else:
+        dataset = load_dataset(name, dtype=dtype, seed=record["seed"],
+                               val_fraction=record["val_fraction"], data_dir=data_dir,
+                               standardize=scaler is not None, scaler=scaler)
+        where = f"{name} in {dataset.directory}"
     if record.get("sha256") and record["sha256"] != dataset.sha256:
-        raise DataError(f"{name} in {dataset.directory}: other files than the model was "
-                        f"trained on (checksums differ)")
+        raise ChecksumMismatch(f"{where}: other files than the model was trained on "
+                               f"(checksums differ)")
     sizes = (len(dataset.train), len(dataset.val))
     if record.get("n_train") is not None and sizes != (record["n_train"], record["n_val"]):
         raise DataError(f"{name}: the split has {sizes[0]} training / {sizes[1]} validation "
-                        f"images, the model was trained on {record['n_train']} / "
+                        f"samples, the model was trained on {record['n_train']} / "
                         f"{record['n_val']}")
     return dataset
 
 
-def _checked_pair(arrays, paths, images_name, labels_name) -> tuple[np.ndarray, np.ndarray]:
+def _recorded_classes(record):
+    classes = record.get("classes")
+    return None if classes is None else np.asarray(classes)
+
+
+def _checked_pair(arrays, paths, images_name, labels_name, n_classes):
     images, labels = arrays[images_name], arrays[labels_name]
     if images.ndim != 3:
         raise DataError(
@@ -263,22 +237,12 @@ def _checked_pair(arrays, paths, images_name, labels_name) -> tuple[np.ndarray, 
             f"{paths[labels_name]}: {len(labels)} labels for the {len(images)} images in "
             f"{paths[images_name]}"
         )
-    if labels.size and labels.max() >= N_CLASSES:
+    if labels.size and labels.max() >= n_classes:
         raise DataError(
-            f"{paths[labels_name]}: label {labels.max()} outside 0..{N_CLASSES - 1}"
+            f"{paths[labels_name]}: label {labels.max()} outside 0..{n_classes - 1}"
         )
     return images, labels
 
 
 def _dims(images: np.ndarray) -> str:
     return "x".join(map(str, images.shape[1:]))
-
-
-def _split(images: np.ndarray, labels: np.ndarray, rows: np.ndarray | None, dtype) -> Split:
-    flat = images.reshape(len(images), -1)
-    if rows is not None:
-        # Gather the uint8 rows first: a quarter of the bytes of gathering floats.
-        flat, labels = flat[rows], labels[rows]
-    # Dividing with dtype= converts each uint8 straight to dtype: no float64 temporary.
-    x = np.divide(flat, 255, dtype=dtype)
-    return Split(x=x, y=labels.astype(np.int32))

@@ -10,14 +10,19 @@ TEST_IMAGES = "t10k-images-idx3-ubyte"
 TEST_LABELS = "t10k-labels-idx1-ubyte"
 FILES = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
 
-N_CLASSES = 10
+DIGITS = tuple(range(10))
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                 "Sneaker", "Bag", "Ankle boot")
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """What fastmlp knows about one dataset: checksums, where a system may hold it, mirrors."""
+    """What fastmlp knows about one dataset: checksums, its classes, where a system may hold it,
+    mirrors."""
 
     sha256: dict[str, str]  # file name in FILES -> SHA-256 of its uncompressed bytes
+    # The class of each label value 0..K-1, as reports and `fastmlp predict` name it.
+    classes: tuple = DIGITS
     system_dirs: tuple[Path, ...] = ()
     mirrors: tuple[str, ...] = ()  # base URLs; the file name NAME.gz is appended
     install_hint: str = ""  # another way to get the files, for the not-found message
@@ -44,6 +49,7 @@ DATASETS = {
             TEST_IMAGES: "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
             TEST_LABELS: "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
         },
+        classes=FASHION_NAMES,
         system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         install_hint="apt-get install dataset-fashion-mnist",

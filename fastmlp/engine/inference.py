@@ -67,16 +67,20 @@ def precision_recall(counts):
     return precision, recall
 
 
-def evaluation_report(counts, title):
+def evaluation_report(counts, title, classes=None):
     """What `fastmlp evaluate` prints for a confusion matrix (confusion_matrix): the accuracy,
-    each class's precision, recall and support, and the matrix itself."""
+    each class's precision, recall and support, and the matrix itself, the classes named as
+    `classes` names them (0..K-1 when not given)."""
     precision, recall = precision_recall(counts)
     total = int(counts.sum())
     accuracy = f"{100 * np.trace(counts) / total:.2f}%" if total else "n/a"
-    lines = [f"{title}: accuracy {accuracy} on {total} images",
-             "class  precision  recall  support"]
-    lines += [f"{k:>5}  {100 * precision[k]:8.2f}%  {100 * recall[k]:5.2f}%  {row.sum():>7}"
-              for k, row in enumerate(counts)]
-    lines.append("confusion matrix (rows: true class, columns: predicted)")
+    names = [str(c) for c in (range(len(counts)) if classes is None
+                              else np.asarray(classes).tolist())]
+    width = max(5, *map(len, names))
+    lines = [f"{title}: accuracy {accuracy} on {total} samples",
+             f"{'class':>{width}}  precision  recall  support"]
+    lines += [f"{name:>{width}}  {100 * precision[k]:8.2f}%  {100 * recall[k]:5.2f}%  "
+              f"{row.sum():>7}" for k, (name, row) in enumerate(zip(names, counts))]
+    lines.append("confusion matrix (rows: true class, columns: predicted, in the order above)")
     lines += [" ".join(f"{v:5d}" for v in row) for row in counts]
     return "\n".join(lines) + "\n"

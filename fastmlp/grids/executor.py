@@ -144,6 +144,10 @@ class Executor:
         if self.execution.fresh:
             self.store.remove(keys)
         records = self.store.finished(keys)
+        if self.store.stale:
+            why = next(iter(self.store.stale.values()))
+            self.observer.note(f"{len(self.store.stale)} records in {self.store.directory} are "
+                               f"not read back but run again ({why})")
         resumed = len(records)
         todo = list({j.key: j for j in jobs if j.key not in records}.values())
         failed = []

@@ -120,6 +120,14 @@ def _check_reported(table, where):
     return reported
 
 
+def resolve_data(values, grid_path):
+    """`values` with a relative `data` path taken relative to the grid file's folder (where its
+    author wrote it from), whatever the directory the command runs in."""
+    if values.get("data") is not None:
+        values = {**values, "data": str((Path(grid_path).parent / values["data"]).resolve())}
+    return values
+
+
 def _experiment(table, defaults, index, where_file):
     label = table.get("name") if isinstance(table, dict) else None
     where = (f"{where_file}: experiment {label!r}" if isinstance(label, str)
@@ -132,7 +140,7 @@ def _experiment(table, defaults, index, where_file):
     missing = [k for k in REQUIRED_KEYS if k not in fields]
     if missing:
         raise FastMLPError(f"{where}: missing required key {missing[0]!r}")
-    run = {k: v for k, v in fields.items() if k in RUN_KEYS}
+    run = resolve_data({k: v for k, v in fields.items() if k in RUN_KEYS}, where_file)
     try:
         config = TrainConfig(**run)
     except FastMLPError as e:

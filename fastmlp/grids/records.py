@@ -11,6 +11,7 @@ so under "rung" ({"epochs", "resumed_from"}), and the checkpoint it stopped at, 
 rung goes on from, is kept beside the records in DIR/checkpoints/KEY-eN.npz.
 """
 import dataclasses
+import functools
 import hashlib
 import json
 import platform
@@ -19,10 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_atomically
+from ..data.source import fingerprint
 from ..errors import FastMLPError
+from ..runtime.versions import fastmlp_version
+from ..runtime.versions import versions as package_versions
 from ..training.result import EpochStats
 
-FORMAT = 1
+FORMAT = 2  # 2: records carry the dataset's classes and are run again under another version
 RECORDS_DIR = "runs"  # below --out-dir
 CHECKPOINTS_DIR = "checkpoints"  # likewise
 
@@ -35,24 +39,24 @@ def config_dict(config):
 def run_key(config):
     """The record's key: the SHA-256 (16 hex digits) of the configuration as canonical JSON.
     The seed is part of it; the threads and the data directory are not (RunOptions never
-    change what a run is), so a record made on any machine serves every later command."""
-    text = json.dumps(config_dict(config), sort_keys=True, separators=(",", ":"))
+    change what a run is), so a record made on any machine serves every later command. Data
+    read from files (config.data) enters by its content's SHA-256, not its path: changed files
+    are another run, the same files moved are the same run."""
+    values = config_dict(config)
+    if values.get("data") is not None:
+        values["data"] = data_fingerprint(values["data"])
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def versions():
-    import numba
-    import numpy
+@functools.lru_cache(maxsize=64)
+def data_fingerprint(path):
+    """source.fingerprint, once per path and command (a grid keys each of its runs)."""
+    return "sha256:" + fingerprint(path)
 
-    from .. import __version__
-    found = {"fastmlp": __version__, "python": platform.python_version(),
-             "numpy": numpy.__version__, "numba": numba.__version__}
-    try:
-        import distributed
-        found["distributed"] = distributed.__version__
-    except ImportError:  # a worker needs it, an in-process run does not
-        pass
-    return found
+
+def versions():
+    return package_versions(distributed=True)
 
 
 def where():
@@ -92,6 +96,7 @@ class RecordStore:
     def __init__(self, out_dir):
         self.directory = Path(out_dir) / RECORDS_DIR
         self.checkpoints = Path(out_dir) / CHECKPOINTS_DIR
+        self.stale = {}  # key -> why its record was not read back (finished())
 
     def create(self):
         try:
@@ -109,17 +114,26 @@ class RecordStore:
             record = json.loads(self.path(key).read_text())
         except (OSError, ValueError):
             return None
-        if not isinstance(record, dict) or record.get("format") != FORMAT or \
-                record.get("key") != key:
+        if not isinstance(record, dict) or record.get("key") != key:
             return None
         return record
 
     def finished(self, keys):
-        """{key: record} of the keys whose run finished well (error records are run again)."""
-        found = {}
+        """{key: record} of the keys whose run finished well (error records are run again).
+        A record of another format or fastmlp version is run again too, never mixed with this
+        version's: `stale` then says {key: why} for the caller to tell."""
+        found, self.stale = {}, {}
+        current = fastmlp_version()
         for key in keys:
             record = self.read(key)
-            if record is not None and record.get("status") == "ok":
+            if record is None or record.get("status") != "ok":
+                continue
+            made_by = (record.get("versions") or {}).get("fastmlp")
+            if record.get("format") != FORMAT:
+                self.stale[key] = f"record format {record.get('format')}, not {FORMAT}"
+            elif made_by != current:
+                self.stale[key] = f"made by fastmlp {made_by}, this is {current}"
+            else:
                 found[key] = record
         return found
 

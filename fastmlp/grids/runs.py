@@ -78,9 +78,15 @@ _LOADED = {}
 
 
 def _dataset(config, data_dir):
-    key = (config.dataset, config.dtype, config.seed, config.val_fraction, data_dir)
+    """The split `config` trains on, loaded once for consecutive runs that share it; a dataset
+    larger than memory is refused (with the memory plan's line) before it is loaded."""
+    key = (config.dataset, config.data, config.label_column, config.image_size,
+           config.standardize, config.dtype, config.seed, config.val_fraction, data_dir)
     if key not in _LOADED:
+        from ..training.plan import check_data_fits
+
         _LOADED.clear()  # let the previous split go before the next loads
+        check_data_fits(config, data_dir)
         _LOADED[key] = load_dataset_for(config, data_dir)
     return _LOADED[key]
 
@@ -125,7 +131,7 @@ def run_job(job, options, on_epoch=None, signals=True):
                       traceback=traceback.format_exc())
     else:
         record.update(status="ok", result=result.to_dict(), n_val=len(dataset.val.y),
-                      n_test=len(dataset.test.y))
+                      n_test=0 if dataset.test is None else len(dataset.test.y))
     record.update(finished=_now(), wall_seconds=time.perf_counter() - t0)
     return record
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import FastMLPError
 from ..settings import BY_NAME, Integer, TrainConfig
-from .experiments import RUN_KEYS, Experiment
+from .experiments import RUN_KEYS, Experiment, resolve_data
 from .halving import load_halving
 
 # name -> whether a higher value is better. Never the test accuracy: validation chooses.
@@ -158,7 +158,7 @@ def _points(path, fixed, axes, search, trials, random_seed):
             continue
         seen.add(note)
         try:
-            config = TrainConfig(**{**fixed, **values})
+            config = TrainConfig(**resolve_data({**fixed, **values}, path))
         except FastMLPError as e:
             _fail(path, f"point {note}: {e}")
         name = f"p{len(points) + 1:03d}"

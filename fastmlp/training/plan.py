@@ -134,6 +134,39 @@ def plan_for(config, dataset, plain=False):
                     test, fastpath, dataset.val.x)
 
 
+# The classes a plan made before the labels are read assumes when the files do not say: the
+# output layer's share of the memory is small either way.
+ASSUMED_CLASSES = 10
+
+
+def plan_unread(config, data_dir=None):
+    """The Plan of training `config` on data read from files (config.data), made from the sizes
+    its files declare (source.inspect) before any of it is loaded; None for a registered
+    dataset, which is known to be small."""
+    from ..data.source import inspect
+
+    if config.data is None:
+        return None
+    found = inspect(config.data, config.label_column, config.image_size)
+    if found is None:  # the loader will say what is wrong
+        return None
+    n, n_test, n_features, n_classes = found
+    n_val = round(n * config.val_fraction)
+    return plan_run(config, n_features, n_classes or ASSUMED_CLASSES, max(1, n - n_val), n_val,
+                    n_test)
+
+
+def check_data_fits(config, data_dir=None, max_memory=None, available=None):
+    """Refuse (OutOfMemory, with the memory plan's line) a run whose data, read from files, would
+    not fit in memory with everything else the run holds, before any of it is loaded: a
+    dataset larger than memory is never swapped into. Returns that plan (None: a registered
+    dataset)."""
+    plan = plan_unread(config, data_dir)
+    if plan is not None:
+        check_fits(plan, max_memory, available)
+    return plan
+
+
 def need_text(plan):
     """'[100000, 100000] needs 75.1 GiB (parameters 37.5, gradients 37.5, ...)'."""
     unit = unit_of(plan.total)

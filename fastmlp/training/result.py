@@ -6,7 +6,13 @@ import io
 from dataclasses import dataclass, field
 
 from ..engine.model import MLP
+from ..runtime.versions import versions
 from ..settings import RunOptions, TrainConfig
+
+# What `fastmlp train --out` writes: its format's name and schema version (raised when a key
+# changes meaning or goes away; readers refuse a schema they do not know).
+RUN_FORMAT = "fastmlp-run"
+RUN_SCHEMA = 1
 
 # The accuracies of an EpochStats, in the words reports and figures use.
 METRIC_WORDS = {"val_acc": "validation", "test_acc": "test", "train_acc": "train"}
@@ -50,6 +56,9 @@ class TrainResult:
 
     def to_dict(self):
         return {
+            "format": RUN_FORMAT,
+            "schema": RUN_SCHEMA,
+            "versions": versions(),
             "config": dataclasses.asdict(self.config),
             "run": {**dataclasses.asdict(self.options),
                     "effective_threads": self.effective_threads},

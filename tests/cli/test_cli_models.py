@@ -24,7 +24,7 @@ def test_cli_evaluate_prints_accuracy_per_class_and_confusion(saved_model):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     summary = json.loads((saved_model / "run.json").read_text())["summary"]
-    assert lines[0] == f"mnist test: accuracy {100 * summary['test_acc']:.2f}% on 10000 images"
+    assert lines[0] == f"mnist test: accuracy {100 * summary['test_acc']:.2f}% on 10000 samples"
     matrix = [list(map(int, line.split())) for line in lines[-10:]]
     assert sum(map(sum, matrix)) == 10000
     assert sum(matrix[k][k] for k in range(10)) == round(summary["test_acc"] * 10000)

@@ -125,7 +125,7 @@ def test_evaluate_uses_the_split_the_model_trained_on(runs, split, images):
     proc = run_cli("evaluate", d / "whole.npz", "--split", split, "--data-dir",
                    RUN["data_dir"])
     assert proc.returncode == 0, proc.stderr
-    accuracy, count = re.search(r"accuracy ([\d.]+)% on (\d+) images", proc.stdout).groups()
+    accuracy, count = re.search(r"accuracy ([\d.]+)% on (\d+) samples", proc.stdout).groups()
     assert int(count) == images
     if split == "val":  # the same images the run validated on: the same accuracy
         final = json.loads((d / "whole.json").read_text())["summary"]["val_acc"]
@@ -144,7 +144,7 @@ def test_the_issue_example_a_copied_data_dir_and_another_val_fraction(tmp_path):
     record = json.loads((tmp_path / "vf.json").read_text())
     assert record["config"]["val_fraction"] == 0.1 and record["run"]["data_dir"] == str(vf)
     proc = run_cli("evaluate", tmp_path / "vf.npz", "--split", "val")
-    assert proc.returncode == 0 and "on 6000 images" in proc.stdout, proc.stderr
+    assert proc.returncode == 0 and "on 6000 samples" in proc.stdout, proc.stderr
     proc = run_cli("train", *common, "--epochs", "3", "--save", tmp_path / "c.npz",
                    "--checkpoint-every", "1")
     assert proc.returncode == 0, proc.stderr

@@ -1,10 +1,12 @@
 """Bad input through the real command line (issue "Reliability: bad input").
 
 Every case runs `python -m fastmlp` in a subprocess and checks that the problem is refused
-with exit status 2 and ONE line on stderr that names the problem (and the file, where there is
-one), no traceback, and that no output file appeared or changed: each refused run is given
---out/--save (or --plot, -o, ...) paths in a directory that already holds an older model file,
-and the directory must be byte for byte as it was afterwards.
+with exit status 2 (a bad file or flag named on the command line) or 1 (a failure while
+running: data failing its checksum, divergence, a full disk) and ONE line on stderr that names
+the problem (and the file, where there is one), no traceback, and that no output file appeared
+or changed: each refused run is given --out/--save (or --plot, -o, ...) paths in a directory
+that already holds an older model file, and the directory must be byte for byte as it was
+afterwards.
 
 Classes: IDX data files, training flags, output paths, model files. Cases already covered by
 tests/test_cli.py (most flag values, --out in a missing directory or on a directory) and the
@@ -154,7 +156,7 @@ def test_broken_mnist_copy_is_refused_naming_the_file(tmp_path, real, outputs, c
     (data_dir / f"{name}.gz").unlink()
     (data_dir / name).write_bytes(breaker(real[name]))
     proc = run_cli("train", "--data-dir", data_dir, *QUICK, *outputs.train)
-    line = refused(proc, f"{data_dir / name}: ")
+    line = refused(proc, f"{data_dir / name}: ", status=1)  # a failure while running
     assert "sha256" in line or says in line
     outputs.assert_untouched()
 
@@ -200,7 +202,7 @@ def test_gzip_corruption(tmp_path, outputs):
     data[middle:middle + 16] = bytes(b ^ 0xFF for b in data[middle:middle + 16])
     path.write_bytes(data)
     proc = run_cli("train", "--data-dir", data_dir, *QUICK, *outputs.train)
-    refused(proc, f"{path}: corrupt gzip data")
+    refused(proc, f"{path}: corrupt gzip data", status=1)
     outputs.assert_untouched()
 
 
@@ -214,7 +216,8 @@ def test_checksum_mismatch_of_otherwise_valid_mnist(tmp_path, real, outputs):
     path.write_bytes(gzip.compress(changed, compresslevel=1))
     proc = run_cli("train", "--data-dir", data_dir, *QUICK, *outputs.train)
     refused(proc, f"{path}: sha256 of the uncompressed content is",
-            hashlib.sha256(changed).hexdigest(), DATASETS["mnist"].sha256[TEST_IMAGES])
+            hashlib.sha256(changed).hexdigest(), DATASETS["mnist"].sha256[TEST_IMAGES],
+            status=1)
     outputs.assert_untouched()
 
 
@@ -373,7 +376,7 @@ def test_divergence_mid_run_leaves_existing_outputs_alone(outputs):
     outputs.out.write_text("an older run")
     outputs.before = snapshot(outputs.dir)
     proc = run_cli("train", *QUICK, "--lr", "1e30", *outputs.train)
-    refused(proc, "training diverged at epoch 1")
+    refused(proc, "training diverged at epoch 1", status=1)
     outputs.assert_untouched()
 
 
@@ -455,7 +458,7 @@ def test_full_disk_leaves_the_existing_output_intact(tmp_path, option):
         fill(small)
         before = snapshot(small)
         proc = run_cli("train", *QUICK, option, target)
-        refused(proc, f"cannot write {target}: No space left on device")
+        refused(proc, f"cannot write {target}: No space left on device", status=1)
         assert snapshot(small) == before  # the old file as it was, no temporary file left
 
 
