@@ -26,6 +26,37 @@ def test_the_version_is_the_package_metadata():
     assert proc.returncode == 0 and proc.stdout.strip() == f"fastmlp {fastmlp.__version__}"
 
 
+def test_the_wheel_carries_the_license_with_the_mnist_attribution(tmp_path):
+    """The LICENSE file (MIT, and the CC BY-SA 3.0 attribution of the MNIST files the package
+    ships) is in the repository and in the wheel's metadata (pyproject's license-files). Built
+    from a copy of the sources, without build isolation (no download), so the checkout keeps no
+    build directory."""
+    import zipfile
+
+    text = (ROOT / "LICENSE").read_text()
+    for words in ("MIT License", "CC BY-SA 3.0", "Yann LeCun", "Corinna Cortes",
+                  "Christopher J.C. Burges"):
+        assert words in text
+    source = tmp_path / "src"
+    for name in ("pyproject.toml", "LICENSE", "README.md", "MANIFEST.in"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "fastmlp", source / "fastmlp",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps",
+                           "--no-build-isolation", "-q", "-w", str(tmp_path / "dist")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    wheel, = (tmp_path / "dist").glob("fastmlp-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+        assert archive.read(licence).decode() == text
+        metadata_text = archive.read(next(n for n in names if n.endswith("/METADATA"))).decode()
+    assert "License-Expression: MIT" in metadata_text
+    assert "License-File: LICENSE" in metadata_text
+
+
 def test_the_shipped_mnist_files_are_found_without_any_setting(monkeypatch):
     monkeypatch.delenv("FASTMLP_DATA", raising=False)
     assert data.find_dataset_dir("mnist") == data.SHIPPED_DATA / "mnist"

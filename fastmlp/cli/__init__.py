@@ -35,6 +35,7 @@ COMMANDS = {
     "sweep": ("sweep", "grid or random search over any settings, ranked by validation"),
     "download": ("download",
                  "fetch a dataset's four IDX files (checksummed) into the user cache"),
+    "export": ("export", "write a model as ONNX, safetensors or a PyTorch state_dict"),
 }
 
 

@@ -36,8 +36,10 @@ def features(X, dtype, name="MLPClassifier", n_features=None):
                              "(X.toarray())")
     x = np.asarray(X)
     if x.ndim != 2:
-        raise InputError(f"Expected 2D array, got {x.ndim}D array instead (shape {x.shape}); "
-                         "reshape to (n_samples, n_features)")
+        raise InputError(f"Expected 2D array, got {x.ndim}D array instead (shape {x.shape}). "
+                         "Reshape your data either using array.reshape(-1, 1) if your data has "
+                         "a single feature or array.reshape(1, -1) if it contains a single "
+                         "sample.")
     if x.shape[0] == 0:
         raise InputError(f"Found array with 0 sample(s) (shape={x.shape}) while a minimum of 1 "
                          "is required")

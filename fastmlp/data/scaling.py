@@ -17,7 +17,7 @@ def to_float(x, dtype, where="inputs", error=DataError):
         # Dividing with dtype= converts each uint8 straight to dtype: no float64 temporary.
         return np.divide(x, 255, dtype=dtype)
     if x.dtype.kind == "c":
-        raise error(f"{where}: complex data not supported")
+        raise error(f"{where}: Complex data not supported")
     if x.dtype.kind == "O":
         try:
             x = x.astype(np.float64)

@@ -118,6 +118,19 @@ class MLP:
             fill(w, b, rng)
         return self
 
+    def __reduce__(self):
+        # Rebuilt from its sizes and a copy of its flat buffer: pickling the views apart would
+        # unpickle weights that no longer live in `params` (and, memory-mapped by joblib,
+        # read-only arrays the kernels cannot write).
+        return (_rebuild, (self.sizes, self.dtype.name, self.params))
+
     def __repr__(self):
         return (f"MLP({'-'.join(map(str, self.sizes))}, {self.dtype.name}, "
                 f"{self.n_params} params)")
+
+
+def _rebuild(sizes, dtype, params):
+    """An MLP of `sizes` holding a copy of `params` (MLP.__reduce__'s way back)."""
+    model = MLP(sizes, dtype)
+    np.copyto(model.params, params)
+    return model
