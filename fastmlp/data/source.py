@@ -54,6 +54,8 @@ def fingerprint(path):
     """The SHA-256 of a dataset's bytes: of the file, or of every file below a folder (with
     its relative name), in name order. What a grid keys a run on, and what a record keeps."""
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     try:

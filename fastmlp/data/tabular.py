@@ -136,6 +136,21 @@ def _diagnose(path, delimiter, header, names, label):
                                 "finite (NaN or infinity); fastmlp needs finite features")
 
 
+def _typed(found, path, column):
+    """The distinct label cells as classes: integers when every one is a number ("3", "3.0"),
+    refused when a number is not an integer (a continuous target is regression), else
+    strings."""
+    if not all(_number(cell) for cell in found):
+        return found
+    values = found.astype(np.float64)
+    fractional = values[~np.isfinite(values) | (values != np.round(values))]
+    if len(fractional):
+        raise DataError(f"{path}: label column {column!r} holds {fractional[0]:g}, which is not "
+                        "an integer; classes are integers or strings (a continuous target is "
+                        "regression, not classification)")
+    return values.astype(np.int64)
+
+
 def read_table(path, label_column=None):
     """A Table from the CSV/TSV file at `path`; every problem is one DataError line."""
     path = Path(path)
@@ -172,10 +187,7 @@ def read_table(path, label_column=None):
     x = np.ascontiguousarray(data[:, features])
     if not np.isfinite(x).all():
         _diagnose(path, delimiter, header, names, label)
-    found = np.array(list(codes))
-    labels = found[data[:, label].astype(np.int64)]
-    if all(cell.lstrip("+-").isdigit() for cell in found):
-        labels = labels.astype(np.int64)
+    labels = _typed(np.array(list(codes)), path, names[label])[data[:, label].astype(np.int64)]
     return Table(x, labels, [names[j] for j in features], names[label], label, header)
 
 

@@ -58,11 +58,15 @@ def summarize(experiments, runs):
         own = [r for r in runs if r.experiment == e.name]
         results = [r.result for r in own]
         finals = [res.final for res in results]
-        measured = {m: spread([getattr(f, m) for f in finals]) for m in REPORTED_METRICS}
+        # A dataset without a test split (a CSV file) has no test accuracy to spread.
+        measured = {m: spread([getattr(f, m) for f in finals])
+                    if None not in [getattr(f, m) for f in finals] else None
+                    for m in REPORTED_METRICS}
         verdicts = {}
         for m in REPORTED_METRICS:
             if m in e.reported:
-                verdicts[m] = (verdict([getattr(f, m) for f in finals], e.reported[m])
+                verdicts[m] = ("not measured (no test split)" if measured[m] is None else
+                               verdict([getattr(f, m) for f in finals], e.reported[m])
                                if not e.epochs_overridden else
                                f"not compared ({e.config.epochs} of {e.documented_epochs} "
                                f"epochs)")
@@ -171,7 +175,7 @@ def _protocol(rows):
             f"figures of the last epoch; {_distinct(rows, 'batch_size', _batch_words)}, "
             f"lr {_distinct(rows, 'lr', lambda v: f'{v:g}')}, {_distinct(rows, 'dtype')}, "
             f"{_distinct(rows, 'n_train', _count)} training / {_distinct(rows, 'n_val', _count)} "
-            f"validation / {_distinct(rows, 'n_test', _count)} test images.")
+            f"validation / {_distinct(rows, 'n_test', _count)} test samples.")
 
 
 def missing_runs(experiments, seeds, runs):
