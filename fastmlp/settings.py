@@ -333,7 +333,7 @@ SETTINGS = (
             "split's mean and standard deviation, kept with the model (default: pictures "
             "scaled to [0, 1], other numbers as given)"),
     Setting("val_fraction", 0.2, Real(0, 1, closed="neither"),
-            "share of the training images held out for validation"),
+            "share of the training samples held out for validation"),
     Setting("dtype", "float32", Options(DTYPES), "floating-point precision"),
     Setting("eval_every", 0, Integer(0),
             "also measure test accuracy every K epochs (0: only at the end)"),

@@ -66,7 +66,7 @@ def build_parser(command=None):
     """The `fastmlp` parser. Only `command` (a name of COMMANDS, or None) gets its arguments,
     which imports its module; the others are listed by name and summary."""
     parser = Parser(prog="fastmlp", description="Train multilayer perceptrons on MNIST-style "
-                    "images, fast, on the CPU.")
+                    "images, or on any dataset of numbers or pictures, fast, on the CPU.")
     parser.add_argument("--version", action=_Version)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                        parser_class=Parser)
