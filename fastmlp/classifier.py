@@ -314,6 +314,12 @@ class MLPClassifier(*BASES):
         """The mean accuracy on X, y (weighted by sample_weight when given)."""
         predicted = self.predict(X)
         y = arrays.labels(y, len(predicted))
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, np.float64)
+            if sample_weight.shape != (len(y),) or not np.isfinite(sample_weight).all() or \
+                    (sample_weight < 0).any() or sample_weight.sum() <= 0:
+                raise InputError(f"sample_weight must be {len(y)} finite weights >= 0 that do "
+                                 f"not sum to 0, got shape {sample_weight.shape}")
         right = np.asarray(predicted == y) if (predicted.dtype.kind in "US") == (
             y.dtype.kind in "US") else np.zeros(len(y), bool)  # strings never equal numbers
         return float(np.average(right, weights=sample_weight))

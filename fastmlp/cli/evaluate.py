@@ -37,6 +37,10 @@ def _data(saved, args):
 
     record, config = saved.dataset, saved.config
     if args.dataset is None and args.data is None:
+        source = record.get("source")
+        if source is not None and not Path(source["path"]).exists():
+            raise FastMLPError(f"{args.model}: trained on {source['path']}, which is no longer "
+                               "there; give its files with --data PATH")
         try:
             return load_recorded(record, dtype=saved.model.dtype, data_dir=args.data_dir,
                                  scaler=saved.scaler)
