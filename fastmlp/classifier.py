@@ -204,8 +204,9 @@ class MLPClassifier(*BASES):
     def partial_fit(self, X, y, classes=None):
         """Train one more epoch on X, y. Called again with the same data, the calls go on as one
         run: n calls give the weights that fit(epochs=n) gives (bit for bit; early stopping's
-        restore of the best weights aside, which only fit does). Data other than the previous
-        call's starts a new run from the current weights (the optimizer's state afresh).
+        restore of the best weights aside, which only fit does; the learning-rate schedule spans
+        `epochs` epochs, as fit's). Data other than the previous call's starts a new run from
+        the current weights (the optimizer's state afresh).
         classes: all the classes y will ever hold, on the first call (default: y's)."""
         from .runtime.threads import thread_limits
         from .training.session import Session

@@ -86,6 +86,25 @@ def test_train_evaluate_predict_every_kind(files, tmp_path, kind, path, classes,
     assert all(len(p["probabilities"]) == len(classes) for p in predicted)
 
 
+def test_fashion_mnist_says_dress_not_3(tmp_path):
+    from tests.cli.test_settings_cli import FASHION_DIR
+
+    if not FASHION_DIR.is_dir():
+        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    model = tmp_path / "m.npz"
+    proc = run_cli("train", "--dataset", "fashion-mnist", "--layers", 16, "--epochs", 1,
+                   "--batch-size", 512, "--quiet", "--save", model)
+    assert proc.returncode == 0, proc.stderr
+    report = run_cli("evaluate", model).stdout
+    assert "      Dress  " in report and "Ankle boot  " in report
+    proc = run_cli("predict", model, FASHION_DIR / "t10k-images-idx3-ubyte.gz", "--json")
+    predicted = json.loads(proc.stdout)
+    names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+             "Sneaker", "Bag", "Ankle boot"}
+    assert len(predicted) == 10000 and {p["class"] for p in predicted} <= names
+    assert sum(p["class"] == "Dress" for p in predicted) > 100
+
+
 def test_the_standardisation_is_saved_and_applied_by_evaluate_and_predict(files, tmp_path):
     model = tmp_path / "m.npz"
     x, y = blobs()
