@@ -17,9 +17,15 @@ def add_parser(subparsers):
 
 def run(args):
     from ..plots import curves_png
+    from ..training.result import RUN_FORMAT, RUN_SCHEMA
 
     try:
-        history = json.loads(args.run.read_text())["history"]
-    except (ValueError, KeyError, TypeError):
+        run = json.loads(args.run.read_text())
+        history = run["history"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise FastMLPError(f"{args.run}: not a run written by fastmlp train --out") from None
+    # Files of fastmlp before the schema was recorded have none: schema 1 is theirs too.
+    if run.get("format", RUN_FORMAT) != RUN_FORMAT or run.get("schema", 1) > RUN_SCHEMA:
+        raise FastMLPError(f"{args.run}: a {run.get('format')} of schema {run.get('schema')}, "
+                           f"newer than this fastmlp reads ({RUN_SCHEMA}); upgrade fastmlp")
     write_atomically(args.output, curves_png(history, str(args.run)))

@@ -262,6 +262,10 @@ def test_outputs_carry_their_schema_and_the_versions(files, tmp_path):
     run = json.loads(out.read_text())
     assert (run["format"], run["schema"]) == ("fastmlp-run", 1)
     assert set(run["versions"]) >= {"fastmlp", "python", "numpy", "numba"}
+    assert run_cli("plot", out, "-o", tmp_path / "curves.png").returncode == 0
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({**run, "schema": 99}))
+    error_line(run_cli("plot", newer, "-o", tmp_path / "no.png"), "schema 99", "upgrade")
     saved = checkpoint.load(model)
     assert saved.versions["fastmlp"] == fastmlp_version()
     # A checkpoint of another fastmlp version is not resumed: its numbers would be mixed.
