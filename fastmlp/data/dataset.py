@@ -102,7 +102,7 @@ def named(labels, names, where):
 
 
 def assemble(name, x, labels, test=None, *, dtype, seed, val_fraction, declared=None,
-             classes=None, standardize=False, scaler=None, **about):
+             classes=None, standardize=False, scaler=None, where=None, **about):
     """A Dataset from raw arrays: x (n, n_features) of numbers (uint8 pictures are scaled to
     [0, 1], other numbers kept as given), labels (n,) of any classes, test (x, labels) or None.
 
@@ -111,28 +111,33 @@ def assemble(name, x, labels, test=None, *, dtype, seed, val_fraction, declared=
     model's `classes`; a test label outside them is refused. The validation rows are split off by
     `seed` (split_rows). With `standardize`, the features are standardised with the training
     rows' statistics (or with a model's `scaler`). `about`: the Dataset's other fields
-    (directory, sha256, source, image_shape)."""
+    (directory, sha256, source, image_shape); `where` names the data in messages (its path;
+    default: its name)."""
     dtype = check_dtype(dtype)
-    where = f"{name}: training labels"
+    place = where or name
+    where = f"{place}: training labels"
     if declared is not None:  # the labels index the names: the names are the classes
         declared = np.asarray(declared)
         labels = named(labels, declared, where)
         test = None if test is None else (test[0], named(test[1], declared,
-                                                         f"{name}: test labels"))
+                                                         f"{place}: test labels"))
     if classes is None and declared is not None:
         classes = declared
     if classes is None:
         classes, y = classes_of(labels, where=where)
+        if len(classes) < 2:
+            raise DataError(f"{where} hold one class ({classes[0].item()!r}); a classifier "
+                            "needs at least 2")
     else:
         y = encode(labels, classes, where)
     train_rows, val_rows = split_rows(len(y), seed, val_fraction)
     # Gather the raw rows first: for pictures, a quarter of the bytes of gathering floats.
-    train = Split(to_float(x[train_rows], dtype, name), y[train_rows])
-    val = Split(to_float(x[val_rows], dtype, name), y[val_rows])
+    train = Split(to_float(x[train_rows], dtype, place), y[train_rows])
+    val = Split(to_float(x[val_rows], dtype, place), y[val_rows])
     test_split = None
     if test is not None:
-        test_split = Split(to_float(test[0], dtype, name),
-                           encode(test[1], classes, f"{name}: test labels"))
+        test_split = Split(to_float(test[0], dtype, place),
+                           encode(test[1], classes, f"{place}: test labels"))
     if standardize:
         scaler = scaler or Standardizer.fit(train.x)
         for split in (train, val, test_split):

@@ -137,8 +137,8 @@ def load_path(path, *, dtype, seed, val_fraction, label_column=None, image_size=
     source = {"path": str(path.resolve()), **raw.reading}
     return assemble(path.name, raw.x, raw.labels, raw.test, dtype=dtype, seed=seed,
                     val_fraction=val_fraction, declared=raw.declared, classes=classes,
-                    standardize=standardize, scaler=scaler, sha256=raw.sha256, source=source,
-                    image_shape=raw.image_shape)
+                    standardize=standardize, scaler=scaler, where=str(path),
+                    sha256=raw.sha256, source=source, image_shape=raw.image_shape)
 
 
 def inspect(path, label_column=None, image_size=None):

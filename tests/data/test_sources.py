@@ -82,6 +82,8 @@ def test_a_label_column_by_name_or_index_and_a_tsv_without_header(tmp_path):
     ("x\n1\n2\n", ["one column"]),
     ("a,b,label\n1,2,0.5\n3,4,1\n5,6,1\n7,8,1\n", ["label column 'label' holds 0.5",
                                                     "not an integer"]),
+    ("a,b,label\n1,2,x\n3,4,x\n5,6,x\n7,8,x\n", ["hold one class ('x')", "at least 2"]),
+    ("a,b,label\r\n1,2,x\r\n3,4,y\r\n5,6\r\n", ["line 4 has 2 columns"]),
 ])
 def test_bad_csv_files_are_one_line(tmp_path, text, words):
     path = tmp_path / "bad.csv"
@@ -243,7 +245,7 @@ def test_a_test_label_outside_the_training_classes_is_refused(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, x_train=np.zeros((10, 2)), y_train=np.array(list("ab") * 5),
              x_test=np.zeros((2, 2)), y_test=np.array(["a", "zebra"]))
-    raises_one_line(lambda: source.load_path(path, **LOAD), "d.npz: test labels",
+    raises_one_line(lambda: source.load_path(path, **LOAD), f"{path}: test labels",
                     "'zebra' is not one of the 2 classes (a, b)")
 
 
