@@ -332,6 +332,13 @@ class MLPClassifier(*BASES):
         checkpoint.save(path, model, self.config_, [asdict(e) for e in self.history_],
                         self.dataset_, scaler=self.scaler_)
 
+    def export(self, path):
+        """Write the fitted model for other tools, in the format path's suffix names: .onnx,
+        .safetensors or .pt (fastmlp.export)."""
+        from .export import export
+
+        export(self._model(), self.classes_, path, self.scaler_)
+
     @classmethod
     def load(cls, path):
         """A fitted classifier from a file written by save() or by fastmlp train --save."""

@@ -82,15 +82,21 @@ def test_the_issues_cases_classes_from_the_labels():
         assert clf.predict_proba(x).shape == (2000, 3)
 
 
-def test_string_classes_round_trip_through_save_and_load(tmp_path):
+def test_string_classes_round_trip_through_save_load_and_export(tmp_path):
     x, y = blobs()
-    clf = MLPClassifier(**QUICK).fit(x, y)
+    clf = MLPClassifier(**QUICK, standardize=True).fit(x, y)
     assert clf.score(x, y) > 0.9
     clf.save(tmp_path / "m.npz")
     again = MLPClassifier.load(tmp_path / "m.npz")
     assert again.classes_.tolist() == ["setosa", "versicolor", "virginica"]
     assert (again.predict(x) == clf.predict(x)).all()
     assert again.n_features_in_ == 5
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    clf.export(tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    probabilities = session.run(["probabilities"], {"input": x})[0]
+    assert (clf.classes_[probabilities.argmax(axis=1)] == clf.predict(x)).all()
 
 
 def test_validation_and_test_labels_outside_the_classes_are_refused():

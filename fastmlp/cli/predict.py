@@ -57,7 +57,9 @@ def run(args):
     # Pictures are checked for a digit to classify only by a model of the digits 0..9 trained
     # on a registered dataset (MNIST): a blank picture says nothing, a dark pullover is no error.
     digits = not saved.dataset.get("source") and saved.classes.tolist() == list(range(10))
-    records = []
+    # Every input read and checked before the first line is printed: a bad one is the only
+    # output, never a line after half of the others.
+    read = []
     for path in inputs:
         found = read_for(path, n_in, size, label_column, digits)
         if found.rows.shape[1] != n_in:
@@ -66,6 +68,9 @@ def run(args):
         x = to_float(found.rows, saved.model.dtype, str(path))
         if saved.scaler is not None:
             x = saved.scaler.apply(x if x is not found.rows else x.copy())
+        read.append((found, x))
+    records = []
+    for found, x in read:
         for name, problem, p in zip(found.names, found.problems, predict_proba(saved.model, x)):
             if problem is not None:
                 print(f"fastmlp: warning: {name}: {problem}; not classified", file=sys.stderr)

@@ -145,6 +145,17 @@ def test_evaluate_on_other_files_maps_their_labels_to_the_models_classes(files, 
                "'rose' is not one of the 3 classes")
 
 
+def test_predict_prints_nothing_when_one_of_its_inputs_is_bad(files, tmp_path):
+    model = tmp_path / "m.npz"
+    assert run_cli("train", "--data", files / "iris.csv", *FAST, "--epochs", 2, "--save",
+                   model).returncode == 0
+    wide = tmp_path / "wide.csv"
+    wide.write_text("1,2,3,4,5,6,7\n")
+    proc = run_cli("predict", model, files / "iris.csv", wide)
+    line = error_line(proc, "wide.csv: 7 columns, the model takes 4 features")
+    assert proc.stdout == "" and "Traceback" not in line
+
+
 BAD_FILES = {
     "ragged.csv": ("a,b,label\n1,2,x\n3,4\n", "line 3 has 2 columns"),
     "letters.csv": ("a,b,label\n1,two,x\n3,4,y\n", "'two' is not a number"),
