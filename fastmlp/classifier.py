@@ -8,6 +8,7 @@ import numpy as np
 from .data.load import Dataset, Split, split_rows
 from .engine import inference
 from .errors import FastMLPError
+from .precisions import parameter_dtype
 from .settings import BY_NAME, IN_MEMORY, SETTINGS, RunOptions, TrainConfig
 from .training import checkpoint
 
@@ -57,12 +58,13 @@ class MLPClassifier:
                                                if s.scope == "config" and s.name != "dataset"})
 
     def options(self):
-        return RunOptions(threads=self.threads)
+        return RunOptions(threads=self.threads, blas=self.blas)
 
     def _split(self, x, y=None):
         x = np.asarray(x)
-        x = (np.divide(x, 255, dtype=self.dtype) if x.dtype == np.uint8
-             else np.ascontiguousarray(x, dtype=self.dtype))
+        dtype = parameter_dtype(self.dtype)
+        x = (np.divide(x, 255, dtype=dtype) if x.dtype == np.uint8
+             else np.ascontiguousarray(x, dtype=dtype))
         if y is None:
             return x
         y = np.ascontiguousarray(y, dtype=np.int32)

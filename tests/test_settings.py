@@ -85,7 +85,7 @@ def test_the_table_declares_every_field_once():
     names = [s.name for s in SETTINGS]
     assert len(names) == len(set(names))
     assert [f.name for f in dataclasses.fields(TrainConfig)] == [s.name for s in CONFIG_SETTINGS]
-    assert [f.name for f in dataclasses.fields(RunOptions)] == ["threads", "data_dir"]
+    assert [f.name for f in dataclasses.fields(RunOptions)] == ["threads", "blas", "data_dir"]
     for s in SETTINGS:
         assert s.help and s.flag == "--" + s.name.replace("_", "-")
         assert s.constraint.check(s.default) == s.default  # every default is valid
@@ -106,6 +106,7 @@ BAD = {
     "patience": [-1], "early_stop": ["train_loss"], "seed": [-1, 2**63, 0.5],
     "dataset": ["cifar"], "val_fraction": [0.0, 1.0, 1.5], "dtype": ["float16", "int8"],
     "eval_every": [-1], "threads": [0, -2, 1.5], "data_dir": ["", "  ", 3],
+    "blas": ["fast", "", 3, None],
 }
 
 

@@ -8,6 +8,8 @@ import numpy as np
 
 from ..atomic import write_atomically
 from ..errors import DataError, FastMLPError
+from ..precisions import parameter_dtype
+from ..runtime.store import cache_dir
 from .idx import parse_idx
 from .idxcache import read_idx_cached
 from .registry import (
@@ -79,11 +81,6 @@ def dataset_spec(name: str) -> DatasetSpec:
     except KeyError:
         known = ", ".join(sorted(DATASETS))
         raise FastMLPError(f"unknown dataset {name!r}; known datasets: {known}") from None
-
-
-def cache_dir() -> Path:
-    """The per-user directory that `download_dataset` fills: $XDG_CACHE_HOME/fastmlp."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fastmlp"
 
 
 def candidate_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -226,7 +223,7 @@ def split_rows(n: int, seed: int, val_fraction: float) -> tuple[np.ndarray, np.n
 
 def load_dataset_for(config, data_dir: str | os.PathLike | None = None) -> Dataset:
     """The dataset, dtype and train/validation split that a TrainConfig names."""
-    return load_dataset(config.dataset, dtype=config.dtype, seed=config.seed,
+    return load_dataset(config.dataset, dtype=parameter_dtype(config.dtype), seed=config.seed,
                         val_fraction=config.val_fraction, data_dir=data_dir)
 
 

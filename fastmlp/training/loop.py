@@ -9,9 +9,11 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..data.load import load_dataset_for
-from ..engine.inference import evaluate
+from ..engine.gemm import Gemm
 from ..engine.workspace import EVAL_ROWS, Workspace
 from ..errors import FastMLPError, TrainingInterrupted
+from ..precisions import parameter_dtype
+from ..runtime import blas
 from ..runtime.threads import thread_limits, threads_in_force
 from ..settings import IN_MEMORY, RunOptions, TrainConfig
 from . import checkpoint
@@ -57,10 +59,26 @@ def _matching(config, dataset):
         if have is not None and have != getattr(config, name):
             raise FastMLPError(f"the config asks for {name} {getattr(config, name)!r}, the "
                                f"data given was split with {have!r}")
-    if dataset.train.x.dtype.name != config.dtype:
+    if dataset.train.x.dtype != parameter_dtype(config.dtype):
         raise FastMLPError(f"dataset is {dataset.train.x.dtype}, config asks for "
                            f"{config.dtype}")
     return config
+
+
+def gemm_state(gemm):
+    """A Gemm's choices as JSON (what a checkpoint keeps)."""
+    return {"default": gemm.default,
+            "choices": [[*product, backend] for product, backend in gemm.choices.items()]}
+
+
+def gemm_from_state(state):
+    """The Gemm of gemm_state's JSON, or None (a checkpoint of an older version keeps none)."""
+    if not isinstance(state, dict):
+        return None
+    gemm = Gemm({tuple(c[:4]): c[4] for c in state.get("choices", [])},
+                state.get("default", "openblas"))
+    # A library this machine lacks: the run chooses anew (no longer bit for bit).
+    return gemm if set(gemm.backends()) <= set(blas.available()) else None
 
 
 def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=None,
@@ -94,7 +112,12 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
         dataset = load_dataset_for(config, options.data_dir)
     config = _matching(config, dataset)
     train_split, val, test = dataset.train, dataset.val, dataset.test
-    plan = plan or plan_for(config, dataset)
+    # A resumed run sends its matmuls where the checkpointed run did (bit for bit, as long as
+    # its threads are the same too), unless told otherwise.
+    saved_gemm = None
+    if resume is not None and options.blas == "auto":
+        saved_gemm = gemm_from_state(resume.state.get("gemm"))
+    plan = plan or plan_for(config, dataset, options=options, gemm=saved_gemm)
     trainer = make_trainer(config, dataset, max_memory, plan=plan)
     model = trainer.evaluated  # evaluated, kept by early stopping, saved and returned
     eval_rows = max(len(val.y), 0 if test is None else len(test.y))
@@ -103,6 +126,13 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
         eval_ws = Workspace(model, min(EVAL_ROWS, eval_rows), backward=False, gather=False)
         validate = trainer.evaluator(val.x, val.y, eval_ws)
         early = EarlyStopping(model, config.early_stop, config.patience)
+    tested = []  # the test split's evaluator, made when first needed
+
+    def test_accuracy():
+        if not tested:
+            with allocating(plan):
+                tested.append(trainer.evaluator(test.x, test.y, eval_ws, plain=True))
+        return tested[0]()[0]
     history, first_epoch, initial_loss = [], 1, None
     if resume is not None:
         if resume.dataset.get("sha256") != dict(dataset.sha256):
@@ -113,7 +143,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
             if resume.dataset.get(key) is not None and resume.dataset[key] != record[key]:
                 raise FastMLPError(f"the checkpoint's data split has {key} "
                                    f"{resume.dataset[key]!r}, this one {record[key]!r}")
-        np.copyto(trainer.model.params, resume.model.params)
+        trainer.load(resume.model.params)
         trainer.restore(resume.state["trainer"], resume.arrays)
         early.restore(resume.state["early"], resume.arrays)
         history = [EpochStats(**e) for e in resume.history]
@@ -127,7 +157,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
         checkpoint.save(path, model, config, [dataclasses.asdict(e) for e in history],
                         dataset.record(),
                         {"trainer": trainer_state, "early": early.state(),
-                         "initial_loss": initial_loss},
+                         "initial_loss": initial_loss, "gemm": gemm_state(trainer.gemm)},
                         {**arrays, **early.arrays()})
 
     # Overflow shows up as a non-finite loss, which ends the run with a clear message; numpy's
@@ -159,7 +189,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
             val_acc, val_loss = validate()
             test_due = (test is not None and config.eval_every
                         and epoch % config.eval_every == 0)
-            test_acc = evaluate(model, eval_ws, test.x, test.y)[0] if test_due else None
+            test_acc = test_accuracy() if test_due else None
             stats = EpochStats(epoch, trainer.schedule.lr(trainer.optimizer.steps - 1), loss,
                                train_acc, val_loss, val_acc, test_acc, seconds,
                                len(train_split.y) / seconds)
@@ -177,10 +207,10 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
         if rung:
             write(save_path)
         if config.patience:
-            np.copyto(model.params, early.best_params)
+            model.load(early.best_params)
         best = history[early.best_epoch - 1] if config.patience else history[-1]
         if best.test_acc is None and test is not None:
-            best.test_acc = evaluate(model, eval_ws, test.x, test.y)[0]
+            best.test_acc = test_accuracy()
         wall = time.perf_counter() - started
     if save_path is not None and not rung:
         write(save_path)

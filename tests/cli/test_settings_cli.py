@@ -55,7 +55,7 @@ EVERY = dict(
     patience=5, early_stop="val_loss", seed=3, dataset="fashion-mnist", val_fraction=0.1,
     dtype="float64", eval_every=2,
 )
-RUN = dict(threads=1, data_dir=str(FASHION_DIR))
+RUN = dict(threads=1, blas="openblas", data_dir=str(FASHION_DIR))
 
 
 def test_every_setting_has_a_non_default_value_in_the_round_trip():
@@ -70,7 +70,8 @@ def runs(tmp_path_factory):
     if not FASHION_DIR.is_dir():
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
     d = tmp_path_factory.mktemp("every")
-    options = ["--threads", "1", "--data-dir", RUN["data_dir"], "--quiet"]
+    options = ["--threads", "1", "--blas", RUN["blas"], "--data-dir", RUN["data_dir"],
+               "--quiet"]
     whole = run_cli("train", *to_flags(TrainConfig(**EVERY)), *options,
                     "--out", d / "whole.json", "--save", d / "whole.npz")
     first = run_cli("train", *to_flags(TrainConfig(**{**EVERY, "epochs": 2})), *options,
