@@ -28,7 +28,6 @@ CHOICE_REPEATS = 5
 CHOICE_MARGIN = 0.95
 PROBE_DIM = 4096  # every dimension of a probe matmul is capped at this
 PROBE_VOLUME = 2**30  # and its multiply-adds at this: ~20 ms at 100 GFLOPS
-BLAS_OPTIONS = ("auto", *blas.BACKENDS)
 
 
 def layout(a, b):
