@@ -16,7 +16,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from fastmlp.bench.throughput import gemm_gflops
+from fastmlp.runtime.probe import gemm_gflops
 from fastmlp.data.load import Split, load_dataset
 
 _lines = []

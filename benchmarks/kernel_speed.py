@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from fastmlp.engine import kernels
+from fastmlp.engine.bfloat16 import NONE_1D, NONE_2D
 from fastmlp.engine.kernels import n_chunks
 from fastmlp.fastpath import prune, sparse, sparse_grad
 from fastmlp.runtime import jit
@@ -51,12 +52,13 @@ def cases():
     w1, z1 = rng.normal(size=784 * WIDTH).astype(f32), np.empty(ROWS * WIDTH, f32)
     # name -> (call, rows processed, bytes read + written)
     return {
-        "bias_relu": (lambda: kernels.bias_relu(z, b, 1.0, 0), ROWS, 2 * z.nbytes),
+        "bias_relu": (lambda: kernels.bias_relu(z, NONE_2D, b, 1.0, 0), ROWS, 2 * z.nbytes),
         "bias_add": (lambda: kernels.bias_add(logits, b[:CLASSES]), ROWS, 2 * logits.nbytes),
-        "relu_backward": (lambda: kernels.relu_backward(z, b, partial, a, 1.0), ROWS,
+        "relu_backward": (lambda: kernels.relu_backward(z, NONE_2D, b, partial, a, 1.0), ROWS,
                           3 * z.nbytes),
         "softmax_xent_backward": (
-            lambda: kernels.softmax_xent_backward(dlogits, b[:CLASSES], partial, loss_partial,
+            lambda: kernels.softmax_xent_backward(dlogits, NONE_2D, b[:CLASSES], partial,
+                                                  loss_partial,
                                                   count_partial, logits, y, 0.0),
             ROWS, 2 * logits.nbytes),
         "gather_rows_128": (lambda: kernels.gather_rows(xb, yb, x, y, index, 28, 0, 0), 128,
@@ -65,7 +67,8 @@ def cases():
         "gather_columns_128": (
             lambda: prune.gather_columns(xk, yb, x, y, index, kept, 28, 0, 0), 128,
             2 * xk.nbytes),
-        "sgd_update": (lambda: kernels.sgd_update(params, grads, 0.1, 0.0), 1, 3 * params.nbytes),
+        "sgd_update": (lambda: kernels.sgd_update(params, NONE_1D, grads, 0.1, 0.0), 1,
+                       3 * params.nbytes),
         "transpose": (lambda: kernels.transpose(x_t, x), ROWS, 2 * x.nbytes),
         "csr_matmul": (lambda: sparse.csr_matmul(z1, indptr, cols, vals, w1), ROWS,
                        indptr.nbytes + cols.nbytes + vals.nbytes + z1.nbytes),

@@ -22,4 +22,7 @@ def write_atomically(path, data):
     except OSError as e:
         raise OutputFailed(f"cannot write {path}: {e.strerror or e}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:  # its directory is gone or not one: nothing was left there
+            pass

@@ -15,6 +15,7 @@ from .data.dataset import Dataset, Split, split_rows
 from .data.scaling import Standardizer
 from .engine import inference
 from .errors import FastMLPError, InputError
+from .precisions import parameter_dtype
 from .settings import IN_MEMORY, SETTINGS, RunOptions, TrainConfig
 from .training import checkpoint
 
@@ -106,7 +107,7 @@ class MLPClassifier(*BASES):
             raise InputError(str(e)) from None
 
     def options(self):
-        return RunOptions(threads=self.threads)
+        return RunOptions(threads=self.threads, blas=self.blas)
 
     # ------------------------------------------------------------------ fitting
 
@@ -123,7 +124,8 @@ class MLPClassifier(*BASES):
         """The in-memory Dataset of a fit: classes from y (or given), the validation split
         held out (or given), standardised with the training split's statistics if asked."""
         config = self.config()
-        x = arrays.features(X, config.dtype)
+        dtype = parameter_dtype(config.dtype)
+        x = arrays.features(X, dtype)
         labels = arrays.labels(y, len(x))
         classes, indices = arrays.fit_classes(labels, classes)
         if validation_data is None:
@@ -132,9 +134,9 @@ class MLPClassifier(*BASES):
         else:
             seed = val_fraction = None
             train = Split(x, indices)
-            val = self._given(validation_data, classes, config.dtype, x.shape[1], "validation")
+            val = self._given(validation_data, classes, dtype, x.shape[1], "validation")
         test = (None if test_data is None else
-                self._given(test_data, classes, config.dtype, x.shape[1], "test"))
+                self._given(test_data, classes, dtype, x.shape[1], "test"))
         scaler = None
         if self.standardize:  # on copies: a split may be the caller's X itself
             scaler = Standardizer.fit(train.x)
@@ -213,7 +215,8 @@ class MLPClassifier(*BASES):
 
         config = self.config()
         fitted = hasattr(self, "model_")
-        x = arrays.features(X, config.dtype, n_features=self.n_features_in_ if fitted else None)
+        x = arrays.features(X, parameter_dtype(config.dtype),
+                            n_features=self.n_features_in_ if fitted else None)
         labels = arrays.labels(y, len(x))
         key = hashlib.sha256(np.ascontiguousarray(x))
         key.update((labels.astype(str) if labels.dtype.kind == "O" else labels).tobytes())

@@ -33,10 +33,12 @@ from .constraints import (  # noqa: F401  (the constraints are named from here t
     Text,
 )
 from .data.registry import DATASETS
-from .engine.model import DTYPES, INITS
+from .engine.model import INITS
 from .engine.optim import OPTIMIZERS
 from .engine.schedule import SCHEDULES
 from .errors import FastMLPError
+from .precisions import DTYPES
+from .runtime.blas import BACKENDS
 
 # A dataset given as arrays (MLPClassifier.fit, or fastmlp.train with a Dataset built in
 # memory) rather than loaded by name.
@@ -120,10 +122,16 @@ SETTINGS = (
             "scaled to [0, 1], other numbers as given)"),
     Setting("val_fraction", 0.2, Real(0, 1, closed="neither"),
             "share of the training samples held out for validation"),
-    Setting("dtype", "float32", Options(DTYPES), "floating-point precision"),
+    Setting("dtype", "float32", Options(DTYPES), "floating-point precision: float32, float64, "
+            "or mixed_bfloat16 (float32 parameters and kernels, bfloat16 matmul operands "
+            "summed in float32: fast on CPUs with bfloat16 units)"),
     Setting("eval_every", 0, Integer(0),
             "also measure test accuracy every K epochs (0: only at the end)"),
     Setting("threads", None, Integer(1, optional="every core"), "BLAS and numba threads",
+            scope="run"),
+    Setting("blas", "auto", Options(("auto", *BACKENDS)), "the GEMM library of the matmuls: "
+            "auto times openblas and mkl (when installed: pip install 'fastmlp[mkl]') on each "
+            "of the run's matmuls on this machine and keeps the faster, once per machine",
             scope="run"),
     Setting("data_dir", None, Text(optional="the usual lookup"),
             "directory holding the dataset's four IDX files (or a <dataset>/ folder with "

@@ -227,3 +227,40 @@ def strip_splits(x, strips):
     bounds = [x.shape[1] * s // strips for s in range(strips + 1)]
     return np.stack([indptr[:-1] + np.count_nonzero(x[:, :b], axis=1) for b in bounds[:-1]]
                     + [indptr[1:]], axis=1)
+
+
+def to_bfloat16(x):
+    """The bfloat16 bits (uint16) nearest to x rounded to float32: ties to even, NaN kept a
+    quiet NaN, past the largest bfloat16 to infinity (the float32 bits' top half, rounded)."""
+    bits = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    nan = (bits & 0x7FFFFFFF) > 0x7F800000
+    return np.where(nan, (bits >> 16) | 0x40, rounded).astype(np.uint16)
+
+
+def from_bfloat16(x16):
+    """bfloat16 bits as float32 (exact)."""
+    return (np.asarray(x16, np.uint32) << 16).view(np.float32)
+
+
+def mixed_step(x, y, weights, biases, smoothing=0.0):
+    """One mixed-precision step in float64, the emulation the engine's is checked against:
+    every matmul's operands rounded to bfloat16 (the weights, the inputs, the activations, the
+    deltas), everything else exact. Returns (loss, dweights, dbiases)."""
+    bf = lambda a: from_bfloat16(to_bfloat16(a)).astype(np.float64)  # noqa: E731
+    acts = [x]
+    for k, (w, b) in enumerate(zip(weights, biases)):
+        z = bf(acts[-1]) @ bf(w) + b
+        acts.append(np.maximum(z, 0) if k < len(weights) - 1 else z)
+    logits = acts[-1]
+    target = smoothed_target(y, logits.shape[1], smoothing)
+    p = softmax(logits)
+    loss = float(-(target * np.log(p)).sum(axis=1).mean())
+    delta = (p - target) / len(y)
+    dweights, dbiases = [None] * len(weights), [None] * len(weights)
+    for k in range(len(weights) - 1, -1, -1):
+        dweights[k] = bf(acts[k]).T @ bf(delta)
+        dbiases[k] = delta.sum(axis=0)
+        if k > 0:
+            delta = (bf(delta) @ bf(weights[k]).T) * (acts[k] > 0)
+    return loss, dweights, dbiases

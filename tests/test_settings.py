@@ -90,7 +90,7 @@ def test_the_table_declares_every_field_once():
     names = [s.name for s in SETTINGS]
     assert len(names) == len(set(names))
     assert [f.name for f in dataclasses.fields(TrainConfig)] == [s.name for s in CONFIG_SETTINGS]
-    assert [f.name for f in dataclasses.fields(RunOptions)] == ["threads", "data_dir"]
+    assert [f.name for f in dataclasses.fields(RunOptions)] == ["threads", "blas", "data_dir"]
     for s in SETTINGS:
         assert s.help and s.flag == "--" + s.name.replace("_", "-")
         assert s.constraint.check(s.default) == s.default  # every default is valid
@@ -113,6 +113,7 @@ BAD = {
     "eval_every": [-1], "threads": [0, -2, 1.5], "data_dir": ["", "  ", 3],
     "data": ["", "  ", 3], "label_column": [1.5, "", True, ["label"]],
     "image_size": [0, "0x3", "axb", (1, 2, 3), -28, 2.5], "standardize": [1, "yes"],
+    "blas": ["fast", "", 3, None],
 }
 
 

@@ -16,12 +16,15 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 
 from ..runtime.timing import best_seconds
 
-PEERS = ("numpy", "torch")
+PEERS = ("numpy", "torch", "torch-bf16")
+# The peers that compute in bfloat16, against which a mixed-precision row is like for like.
+BFLOAT16_PEERS = ("torch-bf16",)
 
 
 def _epochs(step, x, y, batch_size, permutation):
@@ -103,8 +106,11 @@ def numpy_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
     return epoch
 
 
-def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
-    """An epoch function of the PyTorch peer."""
+def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd", bf16=False):
+    """An epoch function of the PyTorch peer; bf16=True: its forward pass and loss under
+    torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed precision."""
+    from contextlib import nullcontext
+
     import torch
     from torch import nn
 
@@ -124,7 +130,9 @@ def torch_epoch(sizes, batch_size, dtype, lr, x, y, seed=0, optimizer="sgd"):
 
     def step(xb, yb):
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(xb), yb).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            loss = loss_fn(model(xb), yb)
+        loss.backward()
         optimizer.step()
 
     return _epochs(step, xs, ys, batch_size, torch.randperm)
@@ -139,10 +147,10 @@ def measure(name, layers, batch_size, dtype, threads, repeats, lr=0.1, optimizer
     data = load_dataset("mnist", dtype=dtype)
     x, y = data.train.x, data.train.y
     sizes = [x.shape[1], *layers, data.n_classes]
-    if name == "torch":
+    if name.startswith("torch"):
         import torch
         torch.set_num_threads(threads)
-        make = torch_epoch
+        make = partial(torch_epoch, bf16=name == "torch-bf16")
     else:
         make = numpy_epoch
     with threadpool_limits(limits=threads, user_api="blas"):
@@ -161,7 +169,9 @@ def peer_env():
 
 
 def peer_samples_per_s(peer, layers, batch_size, dtype, threads, repeats, optimizer, lr):
-    """samples/s of a peer measured in its own process, or an error string."""
+    """samples/s of a peer measured in its own process, or an error string. A peer computes
+    in float (its bfloat16 one in float32 with autocast) for a mixed-precision row."""
+    dtype = "float32" if dtype == "mixed_bfloat16" else dtype
     command = [sys.executable, "-m", "fastmlp.bench.peers", peer, "--layers", *map(str, layers),
                "--dtype", np.dtype(dtype).name, "--threads", str(threads),
                "--repeats", str(repeats), "--optimizer", optimizer, "--lr", str(lr)]

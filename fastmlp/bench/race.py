@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 
-PEER_NAMES = ("torch", "torch-compile", "sklearn")
+PEER_NAMES = ("torch", "torch-compile", "torch-bf16", "sklearn")
 
 
 @dataclass
@@ -52,6 +52,8 @@ def differences(contestant, config):
     missing = f"no {', '.join(extras)}" if extras and contestant != "fastmlp" else ""
     if contestant == "torch-compile":
         return "; ".join(filter(None, ["compile time counted; evaluates in eager mode", missing]))
+    if contestant == "torch-bf16":
+        return "; ".join(filter(None, ["torch.autocast to bfloat16", missing]))
     return missing
 
 

@@ -41,17 +41,22 @@ def race_fastmlp(config, threads):
     from ..data.load import load_dataset_for
     with ThreadPoolExecutor(1) as pool:  # as cli/train.py: data beside numba's start-up
         loading = pool.submit(load_dataset_for, config)
-        from ..engine.inference import evaluate
         from ..engine.workspace import EVAL_ROWS, Workspace
         from ..runtime.threads import thread_limits
+        from ..settings import RunOptions
         from ..training.trainer import make_trainer
         dataset = loading.result()
+    trainer = make_trainer(config, dataset, options=RunOptions(threads=threads))
     with thread_limits(threads):
-        trainer = make_trainer(config, dataset)
         rows = max(len(dataset.val), len(dataset.test))
         ws = Workspace(trainer.model, min(EVAL_ROWS, rows), backward=False, gather=False)
-        _epochs(config, dataset, trainer.epoch,
-                lambda split: evaluate(trainer.evaluated, ws, split.x, split.y)[0])
+        evaluators = {}  # made once per split, as `fastmlp train` evaluates
+
+        def accuracy(split):
+            if id(split) not in evaluators:
+                evaluators[id(split)] = trainer.evaluator(split.x, split.y, ws, plain=True)
+            return evaluators[id(split)]()[0]
+        _epochs(config, dataset, trainer.epoch, accuracy)
 
 
 def _torch_model(config, n_in, n_out):
@@ -76,7 +81,8 @@ def _torch_model(config, n_in, n_out):
             layers.append(nn.ReLU())
             if config.dropout:
                 layers.append(nn.Dropout(config.dropout))
-    return nn.Sequential(*layers).to(getattr(torch, config.dtype))
+    from ..precisions import parameter_dtype
+    return nn.Sequential(*layers).to(getattr(torch, parameter_dtype(config.dtype).name))
 
 
 def _torch_optimizer(config, params):
@@ -109,7 +115,11 @@ def _shifter(shift, side):
     return shifted
 
 
-def race_torch(config, threads, compiled=False):
+def race_torch(config, threads, compiled=False, bf16=False):
+    """The recipe in PyTorch; compiled: through torch.compile; bf16: its forward passes and
+    loss under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed precision."""
+    from contextlib import nullcontext
+
     import torch
     from torch import nn
 
@@ -134,6 +144,9 @@ def race_torch(config, threads, compiled=False):
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     shifted = _shifter(config.augment_shift, 28) if config.augment_shift else None
 
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+
     def train_epoch():
         model.train()
         order = torch.randperm(n, generator=generator)
@@ -143,13 +156,15 @@ def race_torch(config, threads, compiled=False):
             if shifted is not None:
                 xb = shifted(xb, generator)
             optimizer.zero_grad(set_to_none=True)
-            loss_fn(forward(xb), yb).backward()
+            with autocast():
+                loss = loss_fn(forward(xb), yb)
+            loss.backward()
             optimizer.step()
             scheduler.step()
 
     def accuracy(split):
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             logits = model(torch.from_numpy(split.x))
         return float((logits.argmax(1).numpy() == split.y).mean())
 
@@ -181,6 +196,7 @@ CONTESTANTS = {
     "fastmlp": race_fastmlp,
     "torch": race_torch,
     "torch-compile": lambda config, threads: race_torch(config, threads, compiled=True),
+    "torch-bf16": lambda config, threads: race_torch(config, threads, bf16=True),
     "sklearn": race_sklearn,
 }
 

@@ -2,23 +2,26 @@
 own GEMM peak and, on request, peers measured in the same run. An epoch is one training epoch
 and its validation pass, as `fastmlp train` runs them."""
 import itertools
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..data.load import load_dataset
+from ..engine.gemm import main_backend, roofline_call
 from ..engine.model import training_flops
 from ..engine.workspace import EVAL_ROWS, Workspace
 from ..fastpath.csr import csr_bytes
 from ..fastpath.fused import GROUP, read_sum
+from ..precisions import parameter_dtype
 from ..runtime import blas_idle
 from ..runtime.jit import ready
-from ..runtime.probe import GEMM_N, gemm_call, gemm_gflops
+from ..runtime.probe import GEMM_N
 from ..runtime.threads import thread_limits
 from ..runtime.timing import best_seconds
-from ..settings import TrainConfig
+from ..settings import RunOptions, TrainConfig
 from ..training.trainer import make_trainer
-from .peers import peer_samples_per_s
+from .peers import BFLOAT16_PEERS, peer_samples_per_s
 from .profile import profile_epochs, record_matmuls
 
 GEMM_FLOPS = 2 * GEMM_N ** 3
@@ -35,12 +38,14 @@ class BenchRow:
     threads: int
     samples_per_s: float
     gflops: float  # the multiply-adds the path does (flops_done), not the dense count
-    peak_gflops: float  # the GEMM roofline at this dtype and thread count, same run
+    peak_gflops: float  # the GEMM roofline: this operand type, thread count, library; same run
     # The epoch's matmuls alone, and the first layer's own kernels where a path replaces its
     # matmuls (profile.record_matmuls): the ceiling those calls allow.
     matmul_samples_per_s: float | None
     optimizer: str = "sgd"
     fast_path: str = "plain"  # how the fast path and BLAS's idle threads ran (path_description)
+    blas: str = "auto"  # the run option: which GEMM libraries the matmuls could go to
+    matmuls: str = "openblas"  # where they went (matmul_summary)
     stream_gbps: float | None = None  # fused pass: its bytes per second, and the streaming
     stream_peak_gbps: float | None = None  # read bandwidth measured in the same run
     speedup: float | None = None  # over the same configuration at 1 thread, if measured
@@ -120,37 +125,51 @@ def flops_done(trainer):
 
 
 def run(layers_list, batch_sizes, dtypes, threads_list, *, repeats=5, peers=(), peer_runs=1,
-        profile=False, optimizer="sgd", lr=0.1, log=print):
+        profile=False, optimizer="sgd", lr=0.1, blas_options=("auto",), log=print):
     """Measure every combination; returns a list of BenchRow in the order measured. Each peer
     runs in peer_runs processes and its best counts, as fastmlp's best epoch does."""
     rows = []
     for dtype in dtypes:
-        data = load_dataset("mnist", dtype=dtype)
-        peaks = {}
-        for threads in threads_list:
-            peaks[threads] = gemm_gflops(dtype, threads)
-            log(f"GEMM peak ({np.dtype(dtype).name}, {threads} threads): "
-                f"{peaks[threads]:.1f} GFLOPS")
-        for layers, batch_size in itertools.product(layers_list, batch_sizes):
+        data = load_dataset("mnist", dtype=parameter_dtype(dtype))
+        for layers, batch_size, blas in itertools.product(layers_list, batch_sizes,
+                                                           blas_options):
             base = None
             for threads in threads_list:
                 config = TrainConfig(layers=tuple(layers), batch_size=batch_size, lr=lr,
-                                     optimizer=optimizer, dtype=np.dtype(dtype).name)
-                row = measure(config, data, threads, peaks[threads], repeats=repeats,
-                              peers=peers, peer_runs=peer_runs, profile=profile)
+                                     optimizer=optimizer, dtype=dtype)
+                row = measure(config, data, threads, repeats=repeats, peers=peers,
+                              peer_runs=peer_runs, profile=profile, blas=blas)
                 base = row.samples_per_s if threads == 1 else base
                 row.speedup = row.samples_per_s / base if base else None
                 rows.append(row)
-                log(f"measured {row.configuration}, {threads} threads")
+                log(f"measured {row.configuration} ({row.matmuls}), {threads} threads")
     return rows
 
 
-def measure(config, data, threads, peak, *, repeats=5, peers=(), peer_runs=1, profile=False):
-    """One BenchRow: `config` trained on `data` at `threads` threads, its best epoch against
-    its matmuls replayed alone and the GEMM of the roofline (or the stream read, for the fused
-    pass, which runs no matmul), all three taking turns so that their ratios hold while the
-    machine's speed drifts; peers in processes of their own between fastmlp's rounds."""
-    trainer = make_trainer(config, data)
+def matmul_summary(gemm):
+    """Which library the matmuls of a trainer go to: "openblas", "mkl", or "mkl 4, openblas 7"
+    when they are split by shape."""
+    if not gemm.choices:
+        return gemm.default
+    counts = Counter(gemm.choices.values())
+    return ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+
+
+def peers_for(peers, dtype):
+    """The peers a row of `dtype` is measured against: no bfloat16 peer beside float64."""
+    return [p for p in peers if dtype != "float64" or p not in BFLOAT16_PEERS]
+
+
+def measure(config, data, threads, *, repeats=5, peers=(), peer_runs=1, profile=False,
+            blas="auto"):
+    """One BenchRow: `config` trained on `data` at `threads` threads with the GEMM libraries of
+    `blas` (a run option), its best epoch against its matmuls replayed alone and the GEMM of
+    the roofline (or the stream read, for the fused pass, which runs no matmul), all three
+    taking turns so that their ratios hold while the machine's speed drifts; peers in
+    processes of their own between fastmlp's rounds."""
+    trainer = make_trainer(config, data, options=RunOptions(threads=threads, blas=blas))
+    operand = "bfloat16" if trainer.model.mixed else config.dtype
+
     val = data.val
     validate = trainer.evaluator(val.x, val.y, Workspace(
         trainer.model, min(EVAL_ROWS, len(val.y)), backward=False, gather=False))
@@ -161,10 +180,11 @@ def measure(config, data, threads, peak, *, repeats=5, peers=(), peer_runs=1, pr
     swept = trainer.fastpath.name == "fused"
     with thread_limits(threads):
         timed = (epoch, stream_call(config.dtype) if swept else
-                 record_matmuls(epoch, trainer.fastpath.first), gemm_call(config.dtype))
+                 record_matmuls(epoch, trainer.fastpath.first),
+                 roofline_call(operand, main_backend(trainer.gemm), GEMM_N))
         best = best_seconds(timed, repeats)
     peer_rates, peer_all = {}, {}
-    for peer in peers:
+    for peer in peers_for(peers, config.dtype):
         runs = []
         for _ in range(peer_runs):
             runs.append(peer_samples_per_s(peer, config.layers, config.batch_size,
@@ -180,8 +200,7 @@ def measure(config, data, threads, peak, *, repeats=5, peers=(), peer_runs=1, pr
     with thread_limits(threads):
         phases = profile_epochs(trainer) if profile else {}
     seconds, matmuls, gemm = best
-    # The best GEMM seen, here or before: a slow moment can only lower the share of the peak.
-    peak = max(peak, GEMM_FLOPS / gemm / 1e9)
+    peak = GEMM_FLOPS / gemm / 1e9
     rate = len(data.train.y) / seconds
     stream = {}
     if swept:  # matmuls holds the stream read's seconds
@@ -192,5 +211,6 @@ def measure(config, data, threads, peak, *, repeats=5, peers=(), peer_runs=1, pr
                     flops_done(trainer) * rate / 1e9, peak,
                     None if swept else len(data.train.y) / matmuls,
                     optimizer=config.optimizer,
-                    fast_path=path_description(trainer, threads),
+                    fast_path=path_description(trainer, threads), blas=blas,
+                    matmuls=matmul_summary(trainer.gemm),
                     **stream, peers=peer_rates, peer_runs=peer_all, profile=phases)

@@ -37,10 +37,13 @@ def add_parser(subparsers):
                 shown=default_text("layers"))
     add_setting(parser, "batch_size", nargs="+", default=[None, 128],
                 help="batch sizes to compare")
-    add_setting(parser, "dtype", nargs="+", default=[BY_NAME["dtype"].default],
-                help="precisions to compare")
+    add_setting(parser, "dtype", nargs="+", default=[BY_NAME["dtype"].default], metavar="DTYPE",
+                help=f"precisions to compare ({', '.join(BY_NAME['dtype'].constraint.names())})")
     add_setting(parser, "threads", nargs="+", default=None, metavar="N",
                 help="thread counts to compare", shown="1 and every core")
+    add_setting(parser, "blas", nargs="+", default=["auto"],
+                help="GEMM library settings to compare (auto: each matmul on the faster "
+                     "library, timed on this machine)")
     # Every peer must implement the optimizer, so the choice is the peers', not the table's.
     add_setting(parser, "optimizer", choices=PEER_OPTIMIZERS,
                 default=BY_NAME["optimizer"].default,
@@ -110,10 +113,11 @@ def run(args):
     peers = PEERS if args.peers else ()
     default_lr = ADAM_LR if args.optimizer == "adam" else BY_NAME["lr"].default
     rows = throughput.run(args.layers or [list(BY_NAME["layers"].default)], args.batch_size,
-                     args.dtype, threads, repeats=args.repeats, peers=peers,
-                     peer_runs=args.peer_runs,
-                     profile=args.profile, optimizer=args.optimizer, lr=args.lr or default_lr,
-                     log=lambda line: print(line, file=sys.stderr))
+                          args.dtype, threads, repeats=args.repeats, peers=peers,
+                          peer_runs=args.peer_runs, profile=args.profile,
+                          optimizer=args.optimizer, lr=args.lr or default_lr,
+                          blas_options=args.blas,
+                          log=lambda line: print(line, file=sys.stderr))
     print(tables.table(rows, peers))
     if args.profile:
         print(tables.profile_table(rows))

@@ -166,9 +166,12 @@ def run(args):
         if refusal is not None:
             raise refusal
         return
-    from ..training.plan import check_fits, plan_for
-    plan = plan_for(config, dataset)
+    from ..training.plan import bfloat16_note, check_fits, plan_for
+    plan = plan_for(config, dataset, options=options)
     check_fits(plan, max_memory)  # before the progress bar: one line
+    note = bfloat16_note(plan)
+    if note:
+        print(f"fastmlp: note: {note}", file=sys.stderr)
     # A resumed run goes on writing to its checkpoint unless --save names another file.
     save = getattr(args, "save", None) or (args.resume if resume is not None else None)
     done = len(resume.history) if resume is not None else 0

@@ -11,6 +11,8 @@ import numpy as np
 
 from ..atomic import write_atomically
 from ..errors import ChecksumMismatch, DataError, DownloadFailed, FastMLPError
+from ..precisions import parameter_dtype
+from ..runtime.store import cache_dir
 from .dataset import Dataset, Split, assemble, check_dtype, split_rows
 from .idx import parse_idx
 from .idxcache import read_idx_cached
@@ -44,11 +46,6 @@ def dataset_spec(name: str) -> DatasetSpec:
     except KeyError:
         known = ", ".join(sorted(DATASETS))
         raise FastMLPError(f"unknown dataset {name!r}; known datasets: {known}") from None
-
-
-def cache_dir() -> Path:
-    """The per-user directory that `download_dataset` fills: $XDG_CACHE_HOME/fastmlp."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fastmlp"
 
 
 def candidate_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -176,11 +173,12 @@ def load_dataset(
 def load_dataset_for(config, data_dir: str | os.PathLike | None = None) -> Dataset:
     """The dataset, dtype, train/validation split and scaling that a TrainConfig names: a
     registered dataset by name, or the files at config.data."""
+    dtype = parameter_dtype(config.dtype)
     if config.data is not None:
-        return load_path(config.data, dtype=config.dtype, seed=config.seed,
+        return load_path(config.data, dtype=dtype, seed=config.seed,
                          val_fraction=config.val_fraction, label_column=config.label_column,
                          image_size=config.image_size, standardize=config.standardize)
-    return load_dataset(config.dataset, dtype=config.dtype, seed=config.seed,
+    return load_dataset(config.dataset, dtype=dtype, seed=config.seed,
                         val_fraction=config.val_fraction, data_dir=data_dir,
                         standardize=config.standardize)
 

@@ -11,6 +11,7 @@ import numpy as np
 from numba import prange
 
 from ..runtime.jit import kernel
+from .bfloat16 import bfloat16_of
 from .draws import uniform
 
 # Draws per image: angle, scale, shear, row shift, column shift (counters 5 i .. 5 i + 4).
@@ -22,10 +23,11 @@ def affine_on(rotate, scale, shear):
     return bool(rotate or scale or shear)
 
 
-@kernel("void(F[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, f8, f8, f8, f8, i8)",
-         parallel=True)
-def gather_affine(xb, yb, x, y, index, side, rotate, scale, shear, shift, key):
-    """xb[i] = image index[i] of x (N, side * side) under a random affine map, yb[i] = its label.
+@kernel("void(F[:, ::1], u2[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, f8, f8, f8, f8, "
+        "i8)", parallel=True)
+def gather_affine(xb, xb16, yb, x, y, index, side, rotate, scale, shear, shift, key):
+    """xb[i] = image index[i] of x (N, side * side) under a random affine map, yb[i] = its label;
+    in mixed precision (xb16 not empty) the images go to xb16 in bfloat16 instead.
 
     With u_k = uniform(key, DRAWS * i + k) and w_k = 2 u_k - 1 (uniform in [-1, 1)): angle
     a = w_0 * rotate degrees, s = 1 + w_1 * scale, h = tan(w_2 * shear degrees), translation
@@ -39,6 +41,7 @@ def gather_affine(xb, yb, x, y, index, side, rotate, scale, shear, shift, key):
     weights are float64; each pixel is rounded once to the images' type.
     """
     n = index.shape[0]
+    write16 = xb16.shape[0] > 0
     centre = 0.5 * (side - 1)
     stride, top = side + 3, np.float64(side)
     radians = np.pi / 180.0
@@ -72,6 +75,9 @@ def gather_affine(xb, yb, x, y, index, side, rotate, scale, shear, shift, key):
                 fx0, fy0 = np.floor(sx), np.floor(sy)
                 fx, fy = sx - fx0, sy - fy0
                 p = (np.int64(fy0) + 1) * stride + np.int64(fx0) + 1
-                xb[i, r * side + c] = ((1.0 - fy) * ((1.0 - fx) * padded[p] + fx * padded[p + 1])
-                                       + fy * ((1.0 - fx) * padded[p + stride]
-                                               + fx * padded[p + stride + 1]))
+                value = ((1.0 - fy) * ((1.0 - fx) * padded[p] + fx * padded[p + 1])
+                         + fy * ((1.0 - fx) * padded[p + stride] + fx * padded[p + stride + 1]))
+                if write16:
+                    xb16[i, r * side + c] = bfloat16_of(value)
+                else:
+                    xb[i, r * side + c] = value

@@ -12,9 +12,8 @@ import numpy as np
 
 from ..runtime.probe import copy_bandwidth
 from ..runtime.timing import best_seconds
+from .gemm import OPENBLAS, Gemm, probe
 
-PROBE_DIM = 4096  # every dimension of a probe matmul is capped at this
-PROBE_VOLUME = 2**30  # and its multiply-adds at this: ~20 ms at 100 GFLOPS
 PROBE_REPEATS = 3
 PROBE_ROWS = 4096  # the training rows a path's own kernels are timed on
 KERNEL_SHARE = 0.7  # the fused kernels' traffic runs at this share of a plain copy's bandwidth
@@ -60,34 +59,19 @@ def products(layers, rows, training, *, skip_first=False, transposed=False):
     return out
 
 
-def probe_shape(m, k, n):
-    """(m, k, n) with every dimension capped at PROBE_DIM, then the largest halved until the
-    product has at most PROBE_VOLUME multiply-adds."""
-    dims = [min(d, PROBE_DIM) for d in (m, k, n)]
-    while dims[0] * dims[1] * dims[2] > PROBE_VOLUME:
-        largest = dims.index(max(dims))
-        dims[largest] = (dims[largest] + 1) // 2
-    return dims
-
-
-def _probe_call(m, k, n, layout, dtype):
-    """One matmul of the product's layout at its probe shape, and the factor that scales its
-    time to the real size."""
-    pm, pk, pn = probe_shape(m, k, n)
-    rng = np.random.default_rng(0)
-    a = rng.random((pk, pm)).astype(dtype).T if layout == "tn" else \
-        rng.random((pm, pk)).astype(dtype)
-    b = rng.random((pn, pk)).astype(dtype).T if layout == "nt" else \
-        rng.random((pk, pn)).astype(dtype)
-    c = np.empty((pm, pn), dtype)
-    return (lambda: np.matmul(a, b, out=c)), m * k * n / (pm * pk * pn)
-
-
-def matmul_seconds(products_, dtype):
-    """Seconds of these products, each timed (best of PROBE_REPEATS) on its probe and scaled."""
+def matmul_seconds(products_, operand, gemm=OPENBLAS):
+    """Seconds of these products (operands of type `operand`: "float32", "float64" or
+    "bfloat16") on the backends `gemm` sends them to, each timed (best of PROBE_REPEATS) on
+    its probe (engine.gemm.probe) and scaled."""
     if not products_:
         return 0.0
-    calls, scales = zip(*(_probe_call(*p, dtype) for p in products_))
+    rng = np.random.default_rng(0)
+    calls, scales = [], []
+    for product in products_:
+        a, b, out, scale = probe(product, operand, rng)
+        call = Gemm(default=gemm.backend_for(product))
+        calls.append(lambda call=call, a=a, b=b, out=out: call(a, b, out))
+        scales.append(scale)
     return sum(t * s for t, s in zip(best_seconds(calls, PROBE_REPEATS), scales))
 
 

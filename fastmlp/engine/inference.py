@@ -4,22 +4,25 @@ import numpy as np
 
 from ..errors import FastMLPError
 from ..runtime.threads import kernel_threads
+from .bfloat16 import bfloat16_copy
 from .forward import forward
+from .gemm import OPENBLAS
 from .kernels import xent_count
 from .workspace import EVAL_ROWS, Workspace
 
 
-def evaluate(model, ws, x, y, first=None):
+def evaluate(model, ws, x, y, first=None, gemm=OPENBLAS):
     """(accuracy, mean cross-entropy) of the model on x (N, n_in), y (N,), in chunks of ws.rows
-    rows (ws: a forward-only Workspace). With `first` (fastpath.sparse.SparseRows), x is the
-    row indices of its CSR copy of the inputs. One kernel gives the loss and the count and
-    writes no gradient."""
+    rows (ws: a forward-only Workspace), the matmuls on `gemm`. With `first`
+    (fastpath.sparse.SparseRows), x is the row indices of its CSR copy of the inputs; for a
+    mixed-precision model x is in bfloat16. One kernel gives the loss and the count and writes
+    no gradient."""
     correct, loss_sum = 0, 0.0
     with kernel_threads(min(ws.rows, len(y))):
         for start in range(0, len(y), ws.rows):
             stop = min(start + ws.rows, len(y))
             chunk = ws.rows_view(stop - start)
-            forward(model, chunk, x[start:stop], first=first)
+            forward(model, chunk, x[start:stop], first=first, gemm=gemm)
             loss, hits = xent_count(chunk.logits, y[start:stop], chunk.loss_partial,
                                     chunk.count_partial)
             correct += hits
@@ -28,7 +31,8 @@ def evaluate(model, ws, x, y, first=None):
 
 
 def logits(model, x):
-    """The model's logits (N, n_out) for inputs x (N, n_in), in chunks of up to EVAL_ROWS rows."""
+    """The model's logits (N, n_out) for inputs x (N, n_in), in chunks of up to EVAL_ROWS rows
+    (in bfloat16 for a mixed-precision model, as it trained)."""
     x = np.ascontiguousarray(x, dtype=model.dtype)
     if x.ndim != 2 or x.shape[1] != model.sizes[0]:
         raise FastMLPError(f"the model takes {model.sizes[0]} features per sample, got inputs "
@@ -40,7 +44,8 @@ def logits(model, x):
     with kernel_threads(ws.rows):
         for start in range(0, len(x), ws.rows):
             stop = min(start + ws.rows, len(x))
-            out[start:stop] = forward(model, ws.rows_view(stop - start), x[start:stop])
+            chunk = bfloat16_copy(x[start:stop]) if model.mixed else x[start:stop]
+            out[start:stop] = forward(model, ws.rows_view(stop - start), chunk)
     return out
 
 

@@ -4,7 +4,9 @@ Matmuls are not here: they go to BLAS through numpy (see forward.py and backward
 kernel calls BLAS, so numba's and OpenBLAS's thread pools never run inside each other.
 
 Conventions (after llm.c): outputs first, then inputs; gradients carry a `d` prefix. Every kernel
-has a plain-numpy twin in tests/naive.py.
+has a plain-numpy twin in tests/naive.py. A kernel whose output is a matmul operand also takes
+that output's bfloat16 copy (`z16`, `params16`, ...: uint16, written in the same pass in mixed
+precision; an empty array otherwise, and the test is hoisted out of the loops).
 
 Parallel reductions split the rows into fixed chunks of CHUNK_ROWS, write one partial result per
 chunk and add the partials in chunk order, so a result depends neither on the thread count nor
@@ -15,6 +17,8 @@ import numpy as np
 from numba import prange
 
 from ..runtime.jit import FASTMATH, kernel
+from . import bfloat16
+from .bfloat16 import bfloat16_of
 from .draws import uniform
 
 # Rows per reduction chunk: large enough that a chunk amortises its partial buffer, small enough
@@ -74,14 +78,16 @@ def _totals(loss_partial, count_partial, chunks):
     return total, correct
 
 
-@kernel("void(F[:, ::1], F[::1], F, i8)", parallel=True)
-def bias_relu(z, b, keep, key):
+@kernel("void(F[:, ::1], u2[:, ::1], F[::1], F, i8)", parallel=True)
+def bias_relu(z, z16, b, keep, key):
     """z = max(z + b, 0) in place, then inverted dropout when keep < 1: each unit is kept with
-    probability keep and scaled by 1/keep, or zeroed. z (B, H) are a hidden layer's
-    pre-activations, b (H,); unit (i, j) is kept iff uniform(key, i * H + j) < keep, so the
-    mask depends only on key and the shape. keep == 1 runs the plain loop (the test is hoisted).
+    probability keep and scaled by 1/keep, or zeroed; z16 (empty, or z's shape) = z in
+    bfloat16. z (B, H) are a hidden layer's pre-activations, b (H,); unit (i, j) is kept iff
+    uniform(key, i * H + j) < keep, so the mask depends only on key and the shape. keep == 1
+    runs the plain loop (the test is hoisted).
     """
     rows, width = z.shape
+    write16 = z16.shape[0] > 0
     if keep < 1:
         scale = np.reciprocal(keep)
         for i in prange(rows):
@@ -89,12 +95,18 @@ def bias_relu(z, b, keep, key):
             for j in range(width):
                 v = z[i, j] + b[j]
                 v = v if v > 0 else 0
-                z[i, j] = v * scale if uniform(key, base + j) < keep else 0
+                v = v * scale if uniform(key, base + j) < keep else 0
+                z[i, j] = v
+                if write16:
+                    z16[i, j] = bfloat16_of(v)
     else:
         for i in prange(rows):
             for j in range(width):
                 v = z[i, j] + b[j]
-                z[i, j] = v if v > 0 else 0
+                v = v if v > 0 else 0
+                z[i, j] = v
+                if write16:
+                    z16[i, j] = bfloat16_of(v)
 
 
 @kernel("void(F[:, ::1], F[::1])", parallel=True)
@@ -106,9 +118,10 @@ def bias_add(z, b):
             z[i, j] += b[j]
 
 
-@kernel("void(F[:, ::1], F[::1], F[:, ::1], F[:, ::1], F)", parallel=True)
-def relu_backward(dz, db, partial, a, scale):
-    """dz = dz * scale where a > 0, else 0, in place; and db = dz summed over the batch.
+@kernel("void(F[:, ::1], u2[:, ::1], F[::1], F[:, ::1], F[:, ::1], F)", parallel=True)
+def relu_backward(dz, dz16, db, partial, a, scale):
+    """dz = dz * scale where a > 0, else 0, in place (dz16, empty or dz's shape: dz in
+    bfloat16); and db = dz summed over the batch.
 
     dz (B, H) arrives holding dL/da and leaves holding dL/dz; a (B, H) is the layer's output
     (ReLU, then dropout if any); scale is dropout's 1/keep (1 without dropout): a dropped unit
@@ -117,6 +130,7 @@ def relu_backward(dz, db, partial, a, scale):
     """
     rows, width = dz.shape
     chunks = n_chunks(rows)
+    write16 = dz16.shape[0] > 0
     for c in prange(chunks):
         acc = partial[c, :width]
         acc[:] = 0
@@ -124,20 +138,23 @@ def relu_backward(dz, db, partial, a, scale):
             for j in range(width):
                 v = dz[i, j] * scale if a[i, j] > 0 else 0
                 dz[i, j] = v
+                if write16:
+                    dz16[i, j] = bfloat16_of(v)
                 acc[j] += v
     _sum_partials(db, partial[:chunks, :width])
 
 
-@kernel("Tuple((f8, i8))(F[:, ::1], F[::1], F[:, ::1], f8[::1], i8[::1], F[:, ::1], i4[::1], f8)",
-        parallel=True)
-def softmax_xent_backward(dlogits, db, partial, loss_partial, count_partial, logits, y,
-                          smoothing):
+@kernel("Tuple((f8, i8))(F[:, ::1], u2[:, ::1], F[::1], F[:, ::1], f8[::1], i8[::1], F[:, ::1], "
+        "i4[::1], f8)", parallel=True)
+def softmax_xent_backward(dlogits, dlogits16, db, partial, loss_partial, count_partial, logits,
+                          y, smoothing):
     """Mean cross-entropy of softmax(logits) against labels y, its gradient, and how many rows
     have their first maximum at the label, in one pass over the logits.
 
     The target of row i is (1 - smoothing) * onehot(y[i]) + smoothing / K (label smoothing;
     smoothing 0 is the plain one-hot target, computed exactly as before smoothing existed).
-    Writes dlogits = (softmax(logits) - target) / B and db = dlogits summed over the batch;
+    Writes dlogits = (softmax(logits) - target) / B (and dlogits16, empty or its shape, in
+    bfloat16) and db = dlogits summed over the batch;
     returns (the mean loss against that target, the rows right). The row maximum is subtracted
     before exp, so huge logits stay finite. logits, dlogits (B, K); y (B,) int32 in [0, K)
     (IndexError otherwise: check_labels);
@@ -148,6 +165,7 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, count_partial, log
     rows, k = logits.shape
     check_labels(y, k)
     chunks = n_chunks(rows)
+    write16 = dlogits16.shape[0] > 0
     inv_rows = 1.0 / rows
     hit = (1.0 - smoothing) * inv_rows  # the label's share of the target, over B
     spread = smoothing / k * inv_rows  # every class's share, over B
@@ -181,6 +199,8 @@ def softmax_xent_backward(dlogits, db, partial, loss_partial, count_partial, log
                 if smoothing > 0:
                     g -= spread
                 dlogits[i, j] = g
+                if write16:
+                    dlogits16[i, j] = bfloat16_of(g)
                 acc[j] += g
         loss_partial[c] = loss
         count_partial[c] = hits
@@ -262,6 +282,12 @@ def gather_rows(xb, yb, x, y, index, side, shift, key):
                 xb[i, j] = x[src, j]
 
 
+# gather_rows on bfloat16 bits (uint16): a mixed-precision run gathers from the bfloat16 copy of
+# its inputs, made once (zero bits are 0.0, so the shifted gather's zero fill holds too).
+gather_rows16 = kernel("void(u2[:, ::1], i4[::1], u2[:, ::1], i4[::1], i8[::1], i8, i8, i8)",
+                       parallel=True, group=bfloat16.GROUP)(gather_rows.py_func)
+
+
 # Tile edge for transpose: a 32 x 32 float64 tile in and out is 16 KiB, well inside L1.
 _TILE = 32
 
@@ -293,16 +319,24 @@ def transpose(out, x):
 # first use").
 
 
-@kernel("void(F[::1], F[::1], F, F)", group="sgd_update")
-def sgd_update(params, grads, lr, weight_decay):
+# Every update also writes the parameters' bfloat16 copy, params16, in mixed precision (empty
+# otherwise).
+
+
+@kernel("void(F[::1], u2[::1], F[::1], F, F)", group="sgd_update")
+def sgd_update(params, params16, grads, lr, weight_decay):
     """params -= lr * (grads + weight_decay * params) over the whole flat parameter buffer
     (torch.optim.SGD without momentum)."""
+    write16 = params16.shape[0] > 0
     for i in range(params.shape[0]):
-        params[i] -= lr * (grads[i] + weight_decay * params[i])
+        p = params[i] - lr * (grads[i] + weight_decay * params[i])
+        params[i] = p
+        if write16:
+            params16[i] = bfloat16_of(p)
 
 
-@kernel("void(F[::1], F[::1], F[::1], F, F, F, b1)", group="momentum_update")
-def momentum_update(params, grads, velocity, lr, momentum, weight_decay, nesterov):
+@kernel("void(F[::1], u2[::1], F[::1], F[::1], F, F, F, b1)", group="momentum_update")
+def momentum_update(params, params16, grads, velocity, lr, momentum, weight_decay, nesterov):
     """SGD with momentum (torch.optim.SGD with momentum > 0, dampening 0), in one pass:
 
         g = grads + weight_decay * params
@@ -312,16 +346,21 @@ def momentum_update(params, grads, velocity, lr, momentum, weight_decay, nestero
     velocity has the length of params and starts at zero. PyTorch sets velocity = g on the first
     step instead; from zero, momentum * 0 + g == g exactly, so the two agree from step one.
     """
+    write16 = params16.shape[0] > 0
     for i in range(params.shape[0]):
         g = grads[i] + weight_decay * params[i]
         vel = velocity[i] * momentum + g
         velocity[i] = vel
-        params[i] -= lr * (g + momentum * vel if nesterov else vel)
+        p = params[i] - lr * (g + momentum * vel if nesterov else vel)
+        params[i] = p
+        if write16:
+            params16[i] = bfloat16_of(p)
 
 
-@kernel("void(F[::1], F[::1], F[::1], F[::1], F, F, F, F, F, b1, i8)", error_model="numpy",
-        group="adam_update")
-def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step):
+@kernel("void(F[::1], u2[::1], F[::1], F[::1], F[::1], F, F, F, F, F, b1, i8)",
+        error_model="numpy", group="adam_update")
+def adam_update(params, params16, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoupled,
+                step):
     """Adam (decoupled False, torch.optim.Adam) or AdamW (decoupled True, torch.optim.AdamW),
     in one pass; step is the 1-based count of this update, m and v start at zero.
 
@@ -344,6 +383,7 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoup
     w2 = f(1.0 - b2)
     step_size = f(lr64 / (1.0 - b1 ** t))
     c2_sqrt = f(np.sqrt(1.0 - b2 ** t))
+    write16 = params16.shape[0] > 0
     for i in range(params.shape[0]):
         p = params[i] * decay
         g = grads[i] + coupled_wd * p
@@ -352,15 +392,22 @@ def adam_update(params, grads, m, v, lr, beta1, beta2, eps, weight_decay, decoup
         vi = v[i] * beta2 + w2 * g * g
         m[i] = mi
         v[i] = vi
-        params[i] = p - step_size * (mi / (np.sqrt(vi) / c2_sqrt + eps))
+        p = p - step_size * (mi / (np.sqrt(vi) / c2_sqrt + eps))
+        params[i] = p
+        if write16:
+            params16[i] = bfloat16_of(p)
 
 
-@kernel("void(F[::1], F[::1], f8, i8)", group="ema_update")
-def ema_update(ema, params, decay, step):
+@kernel("void(F[::1], u2[::1], F[::1], f8, i8)", group="ema_update")
+def ema_update(ema, ema16, params, decay, step):
     """ema = d * ema + (1 - d) * params after optimizer update number `step` (1-based), with the
     decay warmed up as d = min(decay, (1 + step) / (10 + step)) (tf.train.ExponentialMovingAverage
     with num_updates), so that the first epochs do not average in the initial weights."""
     d = min(decay, (1.0 + step) / (10.0 + step))
     keep, take = params.dtype.type(d), params.dtype.type(1.0 - d)
+    write16 = ema16.shape[0] > 0
     for i in range(params.shape[0]):
-        ema[i] = keep * ema[i] + take * params[i]
+        e = keep * ema[i] + take * params[i]
+        ema[i] = e
+        if write16:
+            ema16[i] = bfloat16_of(e)

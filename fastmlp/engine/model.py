@@ -25,7 +25,6 @@ def _glorot(w, b, rng):
 # Initialisation schemes: name -> function filling one layer's weights (n_in, n_out) and biases
 # in place from a numpy Generator.
 INITS = {"he": _he, "uniform": _uniform, "glorot": _glorot}
-DTYPES = {"float32": np.float32, "float64": np.float64}
 
 # Each layer's weights and biases start on a 64-byte boundary of the flat buffer, so that the
 # views BLAS and the kernels see are aligned for AVX-512 loads; the padding stays zero.
@@ -66,9 +65,10 @@ def training_flops(sizes, first_columns=None):
     return 2 * (2 * sum(macs) + sum(macs[1:]))
 
 
-def _layer_views(flat, sizes):
-    """Per-layer weights (n_in, n_out) and biases (n_out,) as views into a flat buffer."""
-    offsets, _ = _layout(sizes, flat.itemsize)
+def _layer_views(flat, sizes, itemsize=None):
+    """Per-layer weights (n_in, n_out) and biases (n_out,) as views into a flat buffer, laid
+    out for elements of `itemsize` bytes (flat's own by default)."""
+    offsets, _ = _layout(sizes, itemsize or flat.itemsize)
     weights = [flat[w:w + n_in * n_out].reshape(n_in, n_out)
                for (w, _), n_in, n_out in zip(offsets, sizes[:-1], sizes[1:])]
     biases = [flat[b:b + n_out] for (_, b), n_out in zip(offsets, sizes[1:])]
@@ -81,9 +81,13 @@ class MLP:
     `params` is ONE contiguous buffer holding every weight and bias; `weights[l]` (n_in, n_out)
     and `biases[l]` (n_out,) are views into it. `grads` has the same layout, with the views
     `dweights` and `dbiases`, so an optimizer is one loop over two flat arrays.
+
+    mixed=True (mixed precision, float32 parameters) adds `params16`, the parameters in
+    bfloat16 at the same offsets, with the views `weights16`: the matmuls' operands. The update
+    kernels keep it current; whoever changes `params` otherwise calls `load` or `refresh`.
     """
 
-    def __init__(self, sizes, dtype=np.float32):
+    def __init__(self, sizes, dtype=np.float32, mixed=False):
         sizes = tuple(int(s) for s in sizes)
         if len(sizes) < 2 or min(sizes) < 1:
             raise FastMLPError(f"layer sizes must be positive integers, got {list(sizes)}")
@@ -96,6 +100,31 @@ class MLP:
         self.grads = np.zeros(length, self.dtype)  # (P,)
         self.weights, self.biases = _layer_views(self.params, sizes)
         self.dweights, self.dbiases = _layer_views(self.grads, sizes)
+        self.params16 = self.weights16 = None
+        if mixed:  # imported here: settings imports this module before numba may load
+            if self.dtype != np.float32:
+                raise FastMLPError(f"mixed precision needs float32 parameters, got {self.dtype}")
+            from ..runtime.jit import ready
+            from .bfloat16 import GROUP
+            ready(self.dtype, GROUP)
+            self.params16 = np.zeros(length, np.uint16)  # (P,)
+            self.weights16, _ = _layer_views(self.params16, sizes, self.dtype.itemsize)
+
+    @property
+    def mixed(self):
+        return self.params16 is not None
+
+    def refresh(self):
+        """Write the bfloat16 copy of the parameters again (mixed precision; else nothing)."""
+        if self.params16 is not None:
+            from .bfloat16 import to_bfloat16
+            to_bfloat16(self.params16, self.params)
+
+    def load(self, params):
+        """Set the parameters to `params` (a flat array of their length) and their bfloat16
+        copy with them."""
+        np.copyto(self.params, params)
+        self.refresh()
 
     @property
     def n_layers(self):
@@ -116,21 +145,22 @@ class MLP:
         fill = INITS[scheme]  # a name TrainConfig checked
         for w, b in zip(self.weights, self.biases):
             fill(w, b, rng)
+        self.refresh()
         return self
 
     def __reduce__(self):
         # Rebuilt from its sizes and a copy of its flat buffer: pickling the views apart would
         # unpickle weights that no longer live in `params` (and, memory-mapped by joblib,
         # read-only arrays the kernels cannot write).
-        return (_rebuild, (self.sizes, self.dtype.name, self.params))
+        return (_rebuild, (self.sizes, self.dtype.name, self.params, self.mixed))
 
     def __repr__(self):
-        return (f"MLP({'-'.join(map(str, self.sizes))}, {self.dtype.name}, "
-                f"{self.n_params} params)")
+        precision = "mixed_bfloat16" if self.mixed else self.dtype.name
+        return f"MLP({'-'.join(map(str, self.sizes))}, {precision}, {self.n_params} params)"
 
 
-def _rebuild(sizes, dtype, params):
+def _rebuild(sizes, dtype, params, mixed=False):
     """An MLP of `sizes` holding a copy of `params` (MLP.__reduce__'s way back)."""
-    model = MLP(sizes, dtype)
-    np.copyto(model.params, params)
+    model = MLP(sizes, dtype, mixed=mixed)
+    model.load(params)
     return model

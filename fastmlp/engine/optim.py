@@ -17,7 +17,8 @@ class Optimizer:
 
     `kernel_name` names the kernels.py function of the update (and its jit.ready group);
     `self.kernel` is that function, made ready and bound when the optimizer is made (profile.py
-    times the update by swapping it).
+    times the update by swapping it). The update also writes the model's bfloat16 copy of the
+    parameters, `self.params16` (mixed precision; an empty array otherwise).
     """
     state_names = ()
     kernel_name = None
@@ -25,8 +26,10 @@ class Optimizer:
     def __init__(self, model, weight_decay=0.0):
         from ..runtime.jit import ready
         from . import kernels  # here, not at module import: see the module docstring
+        from .bfloat16 import NONE_1D
         ready(model.dtype, self.kernel_name)
         self.kernel = getattr(kernels, self.kernel_name)
+        self.params16 = NONE_1D if model.params16 is None else model.params16
         self.weight_decay = float(weight_decay)
         self.steps = 0
         self.state = {name: np.zeros_like(model.params) for name in self.state_names}
@@ -52,7 +55,7 @@ class SGD(Optimizer):
     kernel_name = "sgd_update"
 
     def _update(self, model, lr):
-        self.kernel(model.params, model.grads, lr, self.weight_decay)
+        self.kernel(model.params, self.params16, model.grads, lr, self.weight_decay)
 
 
 class Momentum(Optimizer):
@@ -68,8 +71,8 @@ class Momentum(Optimizer):
         return cls(model, config.momentum, config.nesterov, config.weight_decay)
 
     def _update(self, model, lr):
-        self.kernel(model.params, model.grads, self.state["velocity"], lr, self.momentum,
-                    self.weight_decay, self.nesterov)
+        self.kernel(model.params, self.params16, model.grads, self.state["velocity"], lr,
+                    self.momentum, self.weight_decay, self.nesterov)
 
 
 class Adam(Optimizer):
@@ -88,8 +91,9 @@ class Adam(Optimizer):
         return cls(model, (config.beta1, config.beta2), config.eps, config.weight_decay)
 
     def _update(self, model, lr):
-        self.kernel(model.params, model.grads, self.state["m"], self.state["v"], lr, self.beta1,
-                    self.beta2, self.eps, self.weight_decay, self.decoupled, self.steps)
+        self.kernel(model.params, self.params16, model.grads, self.state["m"], self.state["v"],
+                    lr, self.beta1, self.beta2, self.eps, self.weight_decay, self.decoupled,
+                    self.steps)
 
 
 class AdamW(Adam):

@@ -7,7 +7,7 @@ to the trainer:
 - pruned: the first layer's training matmuls skip the always-zero input columns (prune.py), at
   full batch and for minibatches of at least PRUNE_MIN_ROWS rows;
 - plain: every column, every way (plain.py; also what plain=True asks for: the tests compare
-  the paths with it).
+  the paths with it); in mixed precision the only path, as the others' kernels are float.
 """
 import math
 
@@ -24,14 +24,14 @@ PRUNE_MIN_ROWS = 8192
 
 
 def choose(sizes, x, y, *, rows, in_place, shift=0, affine=False, dropout=0.0, smoothing=0.0,
-           plain=False):
+           plain=False, mixed=False):
     """The path (an object of plain.py's kind) for an MLP of `sizes` trained on x (N, n_in),
     y (N,): rows, the minibatch's rows (the split's length at full batch); in_place, full batch
     read in place (no minibatch gather, no augmentation); shift, the shift augmentation's
     reach; affine, whether affine augmentation is on; smoothing, the label smoothing (which the
-    fused pass's loss does not do)."""
-    if plain:
-        return PlainPath(x, y, in_place)
+    fused pass's loss does not do); mixed, bfloat16 matmul operands."""
+    if plain or mixed:
+        return PlainPath(x, y, in_place, mixed)
     if in_place and dropout == 0 and smoothing == 0 and fused.applies(sizes, x):
         return FusedPath(x, y)
     if affine:  # affine maps can light any pixel: prune none

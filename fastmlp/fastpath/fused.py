@@ -299,7 +299,7 @@ class FusedPath(PlainPath):
                              plan.n_eval * per_row + swept, plan.n_once * per_row + swept,
                              plan.epochs, None, bandwidth, ns)
 
-    def _allocate(self, model):
+    def _allocate(self, model, gemm):
         self.sweep = FusedPass(model, self.x, self.y)
 
     def full_batch_step(self, trainer):
@@ -307,6 +307,6 @@ class FusedPath(PlainPath):
         trainer.update()
         return loss, correct
 
-    def evaluator(self, model, x, y, ws):
-        sweep = FusedPass(model, x, y)
+    def evaluator(self, model, x, y, ws, gemm=None):
+        sweep = FusedPass(model, x, y)  # no matmuls: gemm is not needed
         return lambda: sweep.evaluate(model)

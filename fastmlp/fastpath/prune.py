@@ -10,10 +10,10 @@ padded to a multiple of PAD_TO: an odd count made BLAS's narrow matmuls slower
 """
 import numpy as np
 from numba import prange
-from numpy import matmul
 
 from ..engine import cost
 from ..engine.draws import uniform
+from ..engine.gemm import OPENBLAS
 from ..runtime.jit import kernel
 from .plain import PlainPath, layer_shapes
 
@@ -44,8 +44,9 @@ class PrunedColumns:
     """The first layer's training matmuls on the kept input columns only: the hook forward.py
     and backward.py call (`matmul`, `weight_grad`) for the first layer."""
 
-    def __init__(self, model, kept):
+    def __init__(self, model, kept, gemm=OPENBLAS):
         self.kept = kept.astype(np.int64)  # (K,)
+        self.gemm = gemm
         width = model.sizes[1]
         self.w = np.zeros((len(kept), width), model.dtype)  # (K, H1)
         self.dw = np.zeros((len(kept), width), model.dtype)  # (K, H1)
@@ -68,12 +69,12 @@ class PrunedColumns:
         # on every step, which a Dask worker mmaps fresh each time (docs/performance.md,
         # "Pruned columns"). The kept indices are in range by construction.
         np.take(model.weights[0], self.kept, axis=0, out=self.w, mode="clip")
-        matmul(x, self.w, out=z)
+        self.gemm(x, self.w, z)
 
     def weight_grad(self, model, x_t, dz):
         """The first layer's weight gradient from x_t (K, B), the kept columns transposed, and
         dz (B, H1): its kept rows; the pruned rows stay zero."""
-        matmul(x_t, dz, out=self.dw)
+        self.gemm(x_t, dz, self.dw)
         model.dweights[0][self.kept] = self.dw
 
     def __repr__(self):
@@ -132,6 +133,6 @@ class PrunedPath(PlainPath):
             layers[0] = (self.n_kept, layers[0][1])
         return cost.products(layers, rows, training, transposed=self.in_place)
 
-    def _allocate(self, model):
-        self.first = PrunedColumns(model, self.kept)
-        super()._allocate(model)
+    def _allocate(self, model, gemm):
+        self.first = PrunedColumns(model, self.kept, gemm)
+        super()._allocate(model, gemm)

@@ -15,6 +15,7 @@ import numpy as np
 from numba import prange
 
 from ..engine import cost
+from ..engine.gemm import OPENBLAS
 from ..engine.inference import evaluate
 from ..engine.model import MLP
 from ..runtime.jit import ready
@@ -168,11 +169,11 @@ class SparsePath(PrunedPath):
                                      cost.PROBE_REPEATS)
         return (forward + grad) / len(x), forward / len(x)
 
-    def _allocate(self, model):
+    def _allocate(self, model, gemm):
         # The CSR copy serves both of the first layer's matmuls: no dense copy.
         self.first = SparseFirst(model, self.x)
         self.inputs = self.x
 
-    def evaluator(self, model, x, y, ws):
+    def evaluator(self, model, x, y, ws, gemm=OPENBLAS):
         first, rows = SparseRows(x), np.arange(len(y))
-        return lambda: evaluate(model, ws, rows, y, first)
+        return lambda: evaluate(model, ws, rows, y, first, gemm)

@@ -66,3 +66,21 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+# The CPU flags of matrix or vector units that compute bfloat16 products natively.
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def bfloat16_units():
+    """The bfloat16 units this CPU has, by their /proc/cpuinfo flag ("amx_bf16",
+    "avx512_bf16"); empty where it has none (AMD Zen 3, say) or the flags cannot be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return tuple(flag for flag in BF16_FLAGS if flag in flags)
+    except OSError:
+        pass
+    return ()

@@ -5,9 +5,12 @@ The gather runs in turn with the step, on the calling thread: gathering the next
 second thread took the core from BLAS's second thread (docs/performance.md, "What was tried at
 batch 128").
 """
+import numpy as np
+
 from ..engine import augment
+from ..engine.bfloat16 import NONE_2D
 from ..engine.draws import step_key
-from ..engine.kernels import gather_rows
+from ..engine.kernels import gather_rows, gather_rows16
 from ..fastpath import prune
 
 # Salt of the shift and affine augmentation draws (dropout uses the layer index, which stays
@@ -16,21 +19,26 @@ SHIFT_SALT = 63
 
 
 class Gather:
-    """gather(xb, yb, index, step): the rows `index` of x, y into xb, yb, augmented with the
+    """gather(ws, index, step): the rows `index` of x, y into the workspace's minibatch (ws.x,
+    ws.y; in mixed precision ws.x16, from x16, the inputs' bfloat16 copy), augmented with the
     draws of optimizer step `step`. affine: (rotate, scale, shear) of augment.gather_affine or
     None; kept: the input columns a pruned first layer reads (prune.py), or None for all."""
 
-    def __init__(self, x, y, side, shift, affine, kept, seed):
+    def __init__(self, x, y, side, shift, affine, kept, seed, x16=None):
         self.x, self.y, self.side, self.shift = x, y, side, shift
-        self.affine, self.kept, self.seed = affine, kept, seed
+        self.affine, self.kept, self.seed, self.x16 = affine, kept, seed, x16
+        self.no_x = np.empty((0, 0), x.dtype)  # the float minibatch a mixed run has none of
 
-    def __call__(self, xb, yb, index, step):
+    def __call__(self, ws, index, step):
         key = step_key(self.seed, step, SHIFT_SALT)
-        if self.affine is not None:
-            augment.gather_affine(xb, yb, self.x, self.y, index, self.side, *self.affine,
-                                  float(self.shift), key)
+        if self.affine is not None:  # interpolated: rounded to bfloat16 as it is written
+            augment.gather_affine(self.no_x if ws.x is None else ws.x,
+                                  NONE_2D if ws.x16 is None else ws.x16, ws.y, self.x, self.y,
+                                  index, self.side, *self.affine, float(self.shift), key)
+        elif self.x16 is not None:
+            gather_rows16(ws.x16, ws.y, self.x16, self.y, index, self.side, self.shift, key)
         elif self.kept is None:
-            gather_rows(xb, yb, self.x, self.y, index, self.side, self.shift, key)
+            gather_rows(ws.x, ws.y, self.x, self.y, index, self.side, self.shift, key)
         else:
-            prune.gather_columns(xb, yb, self.x, self.y, index, self.kept, self.side,
+            prune.gather_columns(ws.x, ws.y, self.x, self.y, index, self.kept, self.side,
                                  self.shift, key)

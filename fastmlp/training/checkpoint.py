@@ -21,6 +21,7 @@ from ..data.classes import from_json
 from ..data.scaling import Standardizer
 from ..engine.model import MLP
 from ..errors import FastMLPError
+from ..precisions import is_mixed
 from ..runtime.versions import versions
 
 FORMAT = "fastmlp-model"
@@ -92,7 +93,7 @@ def _read(source, path):
         if meta["version"] > VERSION:
             raise FastMLPError(f"{path}: model format {meta['version']} is newer than this "
                                f"fastmlp reads ({VERSION}); upgrade fastmlp")
-        model = MLP(meta["sizes"], meta["dtype"])
+        sizes, dtype = meta["sizes"], meta["dtype"]
         params = contents["params"]
         # Files of older versions also held run options (threads, data_dir): not settings.
         known = {f.name for f in fields(TrainConfig)}
@@ -108,10 +109,14 @@ def _read(source, path):
     # Older files recorded only the dataset's name and checksums; their split is the config's.
     dataset.setdefault("seed", config.seed)
     dataset.setdefault("val_fraction", config.val_fraction)
+    try:
+        model = MLP(sizes, dtype, mixed=is_mixed(config.dtype))
+    except (TypeError, ValueError):
+        raise FastMLPError(f"{path}: not a fastmlp model (malformed sizes or dtype)") from None
     if params.shape != model.params.shape or params.dtype != model.dtype:
         raise FastMLPError(f"{path}: weights do not match the architecture "
                            f"{'-'.join(map(str, model.sizes))} {model.dtype.name}")
-    model.params[...] = params
+    model.load(params)
     arrays = {name[len("state_"):]: value for name, value in contents.items()
               if name.startswith("state_")}
     classes = dataset.get("classes")

@@ -1,29 +1,67 @@
 """`fastmlp train --dry-run`: a run's plan and its time estimate, as text, without training."""
 from ..engine.cost import KERNEL_SHARE
+from ..engine.gemm import main_backend, roofline_call
 from ..errors import OutOfMemory
-from ..runtime.probe import PEAK_N, available_bytes, gemm_gflops
+from ..runtime.probe import PEAK_N, available_bytes
 from ..runtime.threads import thread_limits
+from ..runtime.timing import best_seconds
 from ..units import duration_text, size_text
-from .plan import check_fits, plan_for
+from .plan import bfloat16_note, check_fits, plan_for
 
 PEAK_REPEATS = 3
+MATMULS_SHOWN = 6  # the products the dry run lists with their timings
 
 
 def dry_run(config, options, dataset, max_memory=None):
     """(the text describing the run of `config` on `dataset`: layers, parameters, FLOPs,
     memory, the time estimated on this machine now; the OutOfMemory that would refuse the run,
     or None)."""
-    plan = plan_for(config, dataset)
+    plan = plan_for(config, dataset, options=options)
     with thread_limits(options.threads) as threads:
-        peak = gemm_gflops(config.dtype, threads, n=PEAK_N, repeats=PEAK_REPEATS)
+        seconds, = best_seconds([roofline_call(plan.operand, main_backend(plan.gemm), PEAK_N)],
+                                PEAK_REPEATS)
+        peak = 2 * PEAK_N ** 3 / seconds / 1e9
         estimate = plan.estimate()
     available = available_bytes()
     text = report(plan, config.optimizer, estimate, peak, threads, available)
+    note = bfloat16_note(plan)
+    if note:
+        text += f"\nnote: {note}"
     try:
         check_fits(plan, max_memory, available)
     except OutOfMemory as e:
         return text, e
     return text, None
+
+
+def matmul_lines(plan):
+    """Where the run's matmuls go and why: the libraries timed for each of its products (the
+    first few) and the one kept, or the one library there was."""
+    gemm = plan.gemm
+    kept = ", ".join(f"{name} for {count}" for name, count in _counts(plan).items())
+    lines = [f"matmuls ({plan.operand} operands): {kept}"]
+    if not plan.gemm_times:
+        lines[0] += (" (the only library here, or the one --blas names)"
+                     if not gemm.choices else "")
+        return lines
+    lines[0] += ", chosen by timing each on this machine (best of a few, at the run's threads)"
+    for (m, k, n, layout), times in list(plan.gemm_times.items())[:MATMULS_SHOWN]:
+        timed = ", ".join(f"{b} {1e6 * t:,.0f} us" for b, t in times.items())
+        lines.append(f"  {m} x {k} @ {k} x {n} ({layout}): {timed} -> "
+                     f"{gemm.backend_for((m, k, n, layout))}")
+    if len(plan.gemm_times) > MATMULS_SHOWN:
+        lines.append(f"  ... and {len(plan.gemm_times) - MATMULS_SHOWN} more")
+    return lines
+
+
+def _counts(plan):
+    """{library: how many of the run's distinct matmul shapes go there}."""
+    products = plan.gemm_times or {None: None}
+    counts = {}
+    for product in products:
+        name = plan.gemm.default if product is None else plan.gemm.backend_for(product)
+        counts[name] = counts.get(name, 0) + (product is not None)
+    return {name: count or "all" for name, count in counts.items()}
 
 
 def report(plan, optimizer, estimate=None, peak_gflops=None, threads=None, available=None):
@@ -41,6 +79,7 @@ def report(plan, optimizer, estimate=None, peak_gflops=None, threads=None, avail
     lines += [f"  {name:<22} {size_text(n):>12}" for name, n in plan.memory.items() if n]
     avail = "" if available is None else f" ({size_text(available)} available)"
     lines.append(f"  {'total':<22} {size_text(plan.total):>12}{avail}")
+    lines += matmul_lines(plan)
     if estimate:
         e = estimate
         lines.append(f"time (estimate): {duration_text(e.train_seconds)} training + "

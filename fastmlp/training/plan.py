@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine import gemm as gemms
 from ..engine.augment import affine_on
 from ..engine.model import flat_length, training_flops
 from ..engine.optim import OPTIMIZERS
@@ -19,8 +20,10 @@ from ..engine.workspace import EVAL_ROWS, buffer_bytes, buffer_shapes
 from ..errors import OutOfMemory
 from ..fastpath.choose import choose
 from ..fastpath.plain import PlainPath
-from ..runtime.probe import available_bytes
-from ..settings import augmented
+from ..precisions import is_mixed, parameter_dtype
+from ..runtime.probe import available_bytes, bfloat16_units
+from ..runtime.threads import thread_limits
+from ..settings import RunOptions, augmented
 from ..units import size_text, unit_of
 
 
@@ -38,6 +41,16 @@ class Plan:
     memory: dict = field(default_factory=dict)  # part -> bytes, in the order they are listed
     n_once: int = 0  # samples evaluated once: the untrained model's validation loss, the test
     n_val: int = 0  # of those evaluated, the validation rows (the fused pass sweeps them)
+    precision: str = "float32"  # the config's dtype: float32, float64 or mixed_bfloat16
+    # Where each matmul goes (engine.gemm.Gemm), and the seconds each backend took for each
+    # product when they were timed ({product: {backend: seconds}}; empty: nothing to choose).
+    gemm: gemms.Gemm = gemms.OPENBLAS
+    gemm_times: dict = field(default_factory=dict)
+
+    @property
+    def operand(self):
+        """The matmuls' operand type: "bfloat16" in mixed precision, else the float type."""
+        return "bfloat16" if is_mixed(self.precision) else self.dtype
 
     @property
     def layers(self):
@@ -84,54 +97,121 @@ def batching(config, n_train):
 
 
 def plan_run(config, n_features, n_classes, n_train, n_val, n_test, fastpath=None,
-             val_x=None):
+             val_x=None, gemm=gemms.OPENBLAS, gemm_times=None):
     """The Plan of training `config` on splits of these lengths (n_test 0: no test split).
     fastpath: the path chosen on the data (plan_for), which may copy the validation inputs
-    val_x too; without it the plain path is planned, from the shapes alone."""
+    val_x too; without it the plain path is planned, from the shapes alone. gemm: where the
+    matmuls go (plan_for chooses); gemm_times: their timings, when they were timed."""
     sizes = (int(n_features), *map(int, config.layers), int(n_classes))
-    dtype = np.dtype(config.dtype)
+    dtype = parameter_dtype(config.dtype)
+    mixed = is_mixed(config.dtype)
     itemsize = dtype.itemsize
     batch, in_place = batching(config, n_train)
     if fastpath is None:  # a stand-in for the inputs with their shape and no memory
         stand_in = np.broadcast_to(np.zeros((), dtype), (n_train, n_features))
-        fastpath = PlainPath(stand_in, None, in_place)
-    params = flat_length(sizes, dtype) * itemsize
+        fastpath = PlainPath(stand_in, None, in_place, mixed)
+    flat = flat_length(sizes, dtype)
+    params = flat * itemsize
     eval_rows = min(EVAL_ROWS, max(n_val, n_test))
     sample = n_features * itemsize + np.dtype(np.int32).itemsize  # a row of x and its label
     columns = fastpath.n_kept or None
+    copies = fastpath.copies(val_x)
+    if mixed:  # the test split's bfloat16 copy, made when it is evaluated
+        copies["bfloat16 inputs"] += 2 * n_test * n_features
     memory = {
         "parameters": params,
         "gradients": params,
         "optimizer state": len(OPTIMIZERS[config.optimizer].state_names) * params,
         # The trainer's buffers, and its shuffling order (int64 per training sample).
         "training workspace": buffer_bytes(buffer_shapes(
-            sizes, dtype, batch, gather=not in_place, columns=columns)) + 8 * n_train,
+            sizes, dtype, batch, gather=not in_place, columns=columns, mixed=mixed))
+        + 8 * n_train,
         "data": (n_train + n_val + n_test) * sample,
-        **fastpath.copies(val_x),
+        **copies,
         "evaluation workspace": buffer_bytes(buffer_shapes(sizes, dtype, eval_rows,
-                                                           backward=False, gather=False)),
+                                                           backward=False, gather=False,
+                                                           mixed=mixed)),
         "best weights": params if config.patience else 0,  # early stopping's copy
         "averaged weights": params if config.ema else 0,
+        # The parameters' bfloat16 copies (and the average's), beside the float ones.
+        "bfloat16 weights": 2 * flat * (1 + bool(config.ema)) if mixed else 0,
+        "widening scratch": _scratch_bytes(gemm, products(
+            sizes, fastpath, batch, n_train % batch, _chunks(n_val) | _chunks(n_test)))
+        if mixed else 0,
     }
     test_every_epoch = n_test and config.eval_every == 1
     return Plan(sizes, dtype.name, batch, in_place, n_train,
                 n_val + (n_test if test_every_epoch else 0), config.epochs, fastpath, memory,
-                n_once=n_val + n_test, n_val=n_val)
+                n_once=n_val + n_test, n_val=n_val, precision=config.dtype, gemm=gemm,
+                gemm_times=gemm_times or {})
 
 
-def plan_for(config, dataset, plain=False):
-    """The Plan of training `config` on a loaded data.load.Dataset; plain=True plans the plain
-    path (the tests compare the fast paths with it)."""
+def _scratch_bytes(gemm, products_):
+    """The float32 buffers a Gemm widens bfloat16 operands into, for the products it sends to
+    a BLAS without bfloat16 matmuls (one buffer per operand shape)."""
+    shapes = set()
+    for m, k, n, layout in products_:
+        if gemm.backend_for((m, k, n, layout)) == "openblas":
+            shapes |= {(0, (m, k) if layout[0] == "n" else (k, m)),
+                       (1, (k, n) if layout[1] == "n" else (n, k))}
+    return sum(4 * a * b for _, (a, b) in shapes)
+
+
+def products(sizes, fastpath, rows, tail, eval_rows):
+    """Every matmul shape of a run: the training steps' (`rows`, and the last partial batch of
+    `tail` rows) and the evaluation chunks' (eval_rows: the row counts of every chunk)."""
+    found = [*fastpath.products(sizes, rows, True)]
+    if tail:
+        found += fastpath.products(sizes, tail, True)
+    for count in eval_rows:
+        found += fastpath.products(sizes, count, False)
+    return list(dict.fromkeys(found))
+
+
+def _chunks(n):
+    """The row counts of evaluation's chunks over n rows."""
+    return {min(EVAL_ROWS, n), n % EVAL_ROWS} - {0} if n else set()
+
+
+def plan_for(config, dataset, plain=False, options=None, gemm=None):
+    """The Plan of training `config` on a loaded data.load.Dataset with RunOptions `options`:
+    its fast path (plain=True: the plain path, which the tests compare the others with) and
+    where its matmuls go, chosen by timing them at the run's threads as options.blas says
+    (engine.gemm.choose; `gemm`: a choice made before, as a checkpoint keeps it)."""
+    options = options or RunOptions()
     x, y = dataset.train.x, dataset.train.y
     rows, in_place = batching(config, len(y))
-    fastpath = choose((x.shape[1], *config.layers, dataset.n_classes), x, y, rows=rows,
-                      in_place=in_place, shift=config.augment_shift,
+    sizes = (x.shape[1], *config.layers, dataset.n_classes)
+    mixed = is_mixed(config.dtype)
+    fastpath = choose(sizes, x, y, rows=rows, in_place=in_place, shift=config.augment_shift,
                       affine=affine_on(config.augment_rotate, config.augment_scale,
                                        config.augment_shear),
-                      dropout=config.dropout, smoothing=config.label_smoothing, plain=plain)
+                      dropout=config.dropout, smoothing=config.label_smoothing, plain=plain,
+                      mixed=mixed)
     test = 0 if dataset.test is None else len(dataset.test.y)
+    times = {}
+    if gemm is None:
+        shapes = products(sizes, fastpath, rows, len(y) % rows,
+                          _chunks(len(dataset.val.y)) | _chunks(test))
+        with thread_limits(options.threads) as threads:
+            gemm, times = gemms.choose(shapes, "bfloat16" if mixed else config.dtype, threads,
+                                       options.blas)
     return plan_run(config, dataset.n_features, dataset.n_classes, len(y), len(dataset.val.y),
-                    test, fastpath, dataset.val.x)
+                    test, fastpath, dataset.val.x, gemm, times)
+
+
+def bfloat16_note(plan):
+    """The line a mixed-precision run on a CPU without bfloat16 units tells its user (None
+    where it does not apply): it runs, correctly, on what the plan measured."""
+    if plan.operand != "bfloat16" or bfloat16_units():
+        return None
+    backends = ", ".join(plan.gemm.backends())
+    measured = "; ".join(f"{m}x{k}x{n}: " + ", ".join(f"{b} {1e6 * t:.0f} us"
+                                                      for b, t in times.items())
+                         for (m, k, n, _), times in list(plan.gemm_times.items())[:3])
+    return (f"this CPU has no bfloat16 units (AMX-BF16 or AVX512-BF16): mixed_bfloat16 runs "
+            f"on {backends}, without their speed" + (f" (measured: {measured})" if measured
+                                                     else ""))
 
 
 # The classes a plan made before the labels are read assumes when the files do not say: the

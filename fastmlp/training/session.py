@@ -6,11 +6,11 @@ import dataclasses
 import time
 from pathlib import Path
 
-import numpy as np
-
-from ..engine.inference import evaluate
+from ..engine.gemm import Gemm
 from ..engine.workspace import EVAL_ROWS, Workspace
 from ..errors import ChecksumMismatch, FastMLPError
+from ..precisions import parameter_dtype
+from ..runtime import blas
 from ..runtime.versions import fastmlp_version
 from ..settings import BY_NAME, FROM_FILE, IN_MEMORY
 from . import checkpoint
@@ -43,7 +43,7 @@ def matching(config, dataset):
         if have is not None and have != getattr(config, name):
             raise FastMLPError(f"the config asks for {name} {getattr(config, name)!r}, the "
                                f"data given was split with {have!r}")
-    if dataset.train.x.dtype.name != config.dtype:
+    if dataset.train.x.dtype != parameter_dtype(config.dtype):
         raise FastMLPError(f"dataset is {dataset.train.x.dtype}, config asks for "
                            f"{config.dtype}")
     if config.standardize != (dataset.scaler is not None):
@@ -51,6 +51,22 @@ def matching(config, dataset):
                            "standardized features, the data given "
                            f"{'is not' if config.standardize else 'is'} standardized")
     return config
+
+
+def gemm_state(gemm):
+    """A Gemm's choices as JSON (what a checkpoint keeps)."""
+    return {"default": gemm.default,
+            "choices": [[*product, backend] for product, backend in gemm.choices.items()]}
+
+
+def gemm_from_state(state):
+    """The Gemm of gemm_state's JSON, or None (a checkpoint of an older version keeps none)."""
+    if not isinstance(state, dict):
+        return None
+    gemm = Gemm({tuple(c[:4]): c[4] for c in state.get("choices", [])},
+                state.get("default", "openblas"))
+    # A library this machine lacks: the run chooses anew (no longer bit for bit).
+    return gemm if set(gemm.backends()) <= set(blas.available()) else None
 
 
 def check_resumable(resume, dataset):
@@ -78,7 +94,12 @@ class Session:
                  initial=None):
         self.config = config = matching(config, dataset)
         self.dataset, self.options = dataset, options
-        self.plan = plan or plan_for(config, dataset)
+        # A resumed run sends its matmuls where the checkpointed run did (bit for bit, as long
+        # as its threads are the same too), unless told otherwise.
+        saved_gemm = None
+        if resume is not None and options.blas == "auto":
+            saved_gemm = gemm_from_state(resume.state.get("gemm"))
+        self.plan = plan or plan_for(config, dataset, options=options, gemm=saved_gemm)
         self.trainer = trainer = make_trainer(config, dataset, max_memory, plan=self.plan)
         self.model = model = trainer.evaluated  # evaluated, kept by early stopping, saved
         val, test = dataset.val, dataset.test
@@ -89,14 +110,15 @@ class Session:
                                      gather=False)
             self.validate = trainer.evaluator(val.x, val.y, self.eval_ws)
             self.early = EarlyStopping(model, config.early_stop, config.patience)
+        self.tested = None  # the test split's evaluator, made when first needed
         self.history, self.initial_loss = [], None
         if initial is not None:
-            np.copyto(trainer.model.params, initial.params)
+            trainer.load(initial.params)
             if trainer.averaged is not None:
-                np.copyto(trainer.averaged.params, initial.params)
+                trainer.averaged.load(initial.params)
         if resume is not None:
             check_resumable(resume, dataset)
-            np.copyto(trainer.model.params, resume.model.params)
+            trainer.load(resume.model.params)
             trainer.restore(resume.state["trainer"], resume.arrays)
             self.early.restore(resume.state["early"], resume.arrays)
             self.history = [EpochStats(**e) for e in resume.history]
@@ -142,8 +164,13 @@ class Session:
         return stats
 
     def test_accuracy(self):
-        test = self.dataset.test
-        return evaluate(self.model, self.eval_ws, test.x, test.y)[0]
+        """The evaluated model's accuracy on the test split, the plain way (no path copies the
+        test split, which is evaluated seldom)."""
+        if self.tested is None:
+            test = self.dataset.test
+            with allocating(self.plan):
+                self.tested = self.trainer.evaluator(test.x, test.y, self.eval_ws, plain=True)
+        return self.tested()[0]
 
     def write(self, path):
         """A resumable checkpoint of the run as it stands."""
@@ -151,7 +178,8 @@ class Session:
         checkpoint.save(path, self.model, self.config,
                         [dataclasses.asdict(e) for e in self.history], self.dataset.record(),
                         {"trainer": trainer_state, "early": self.early.state(),
-                         "initial_loss": self.initial_loss},
+                         "initial_loss": self.initial_loss,
+                         "gemm": gemm_state(self.trainer.gemm)},
                         {**arrays, **self.early.arrays()}, scaler=self.dataset.scaler)
 
     def finish(self, started, effective_threads):
@@ -159,7 +187,7 @@ class Session:
         and return the TrainResult (its wall time counted from perf_counter() `started`)."""
         config, history = self.config, self.history
         if config.patience:
-            np.copyto(self.model.params, self.early.best_params)
+            self.model.load(self.early.best_params)
         best = history[self.early.best_epoch - 1] if config.patience else history[-1]
         if best.test_acc is None and self.dataset.test is not None:
             best.test_acc = self.test_accuracy()

@@ -7,12 +7,14 @@ import numpy as np
 from ..engine import kernels
 from ..engine.augment import affine_on
 from ..engine.backward import backward
+from ..engine.bfloat16 import NONE_1D
 from ..engine.forward import forward
 from ..engine.model import MLP
 from ..engine.optim import make_optimizer
 from ..engine.schedule import Schedule
 from ..engine.workspace import Workspace
 from ..errors import FastMLPError
+from ..fastpath.plain import evaluator as plain_evaluator
 from ..runtime.jit import ready
 from ..runtime.threads import kernel_threads
 from .batches import Gather
@@ -51,14 +53,15 @@ class Trainer:
         self.averaged = None
         if self.ema:
             ready(model.dtype, "ema_update")
-            self.averaged = MLP(model.sizes, model.dtype)
-            np.copyto(self.averaged.params, model.params)
+            self.averaged = MLP(model.sizes, model.dtype, mixed=model.mixed)
+            self.averaged.load(model.params)
+        self.gemm = plan.gemm
         # The workspace first: it makes the core kernels ready (the path's transpose is one).
         self.ws = Workspace(model, self.batch_size, gather=not self.in_place,
                             columns=plan.fastpath.n_kept or None)
-        self.fastpath = plan.fastpath.build(model)
+        self.fastpath = plan.fastpath.build(model, plan.gemm)
         self.gather = Gather(x, y, side, config.augment_shift, affine, self.fastpath.kept,
-                             self.seed)
+                             self.seed, self.fastpath.x16)
         n = len(y)
         self.order = np.arange(n, dtype=np.int64)
         # Per minibatch, made once: (its workspace rows, its view of the shuffled order, which
@@ -75,8 +78,9 @@ class Trainer:
     def step(self, ws, x, x_t, y):
         """One forward -> backward -> update; returns (loss, correct) of the pre-update model."""
         first = self.fastpath.first
-        forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps, first)
-        loss, correct = backward(self.model, ws, x_t, y, 1.0 / self.keep, first, self.smoothing)
+        forward(self.model, ws, x, self.keep, self.seed, self.optimizer.steps, first, self.gemm)
+        loss, correct = backward(self.model, ws, x_t, y, 1.0 / self.keep, first, self.smoothing,
+                                 self.gemm)
         self.update()
         return loss, correct
 
@@ -84,8 +88,13 @@ class Trainer:
         """The optimizer's step, then the moving average's."""
         self.optimizer.step(self.model, self.schedule.lr(self.optimizer.steps))
         if self.averaged is not None:
-            kernels.ema_update(self.averaged.params, self.model.params, self.ema,
-                               self.optimizer.steps)
+            kernels.ema_update(self.averaged.params, self.averaged16, self.model.params,
+                               self.ema, self.optimizer.steps)
+
+    @property
+    def averaged16(self):
+        """The bfloat16 copy the moving average's kernel writes (empty: none)."""
+        return NONE_1D if self.averaged.params16 is None else self.averaged.params16
 
     @property
     def evaluated(self):
@@ -106,8 +115,9 @@ class Trainer:
         with kernel_threads(self.batch_size):
             for b in range(start, len(self.minibatches)):
                 ws, index = self.minibatches[b]
-                self.gather(ws.x, ws.y, index, steps + b - start)
-                loss, hits = self.step(ws, ws.x, ws.x.T, ws.y)
+                self.gather(ws, index, steps + b - start)
+                x = ws.x16 if self.model.mixed else ws.x
+                loss, hits = self.step(ws, x, x.T, ws.y)
                 loss_sum += loss * ws.rows
                 correct += hits
                 if self.stop_requested and b + 1 < len(self.minibatches):
@@ -116,10 +126,17 @@ class Trainer:
         self.position, self.partial = 0, (0.0, 0)
         return loss_sum / len(self.y), correct / len(self.y)
 
-    def evaluator(self, x, y, ws):
+    def evaluator(self, x, y, ws, plain=False):
         """A function giving (accuracy, mean loss) of the evaluated model on the fixed data
-        x, y, the path's way (ws: a forward-only Workspace)."""
-        return self.fastpath.evaluator(self.evaluated, x, y, ws)
+        x, y, the path's way (ws: a forward-only Workspace); plain=True: the plain way, for
+        data evaluated once (the test split), which no path copies."""
+        if plain:
+            return plain_evaluator(self.evaluated, x, y, ws, self.gemm)
+        return self.fastpath.evaluator(self.evaluated, x, y, ws, self.gemm)
+
+    def load(self, params):
+        """Start from the parameters `params` (a checkpoint's)."""
+        self.model.load(params)
 
     def state(self):
         """What a checkpoint needs to continue this trainer bit for bit: (JSON-able, arrays)."""
@@ -137,22 +154,23 @@ class Trainer:
         for name, buffer in self.optimizer.state.items():
             buffer[...] = arrays[f"opt_{name}"]
         if self.averaged is not None:  # the checkpoint's model is the average
-            np.copyto(self.averaged.params, self.model.params)
-            np.copyto(self.model.params, arrays["trained_params"])
+            self.averaged.load(self.model.params)
+            self.model.load(arrays["trained_params"])
 
 
-def make_trainer(config, dataset, max_memory=None, plain=False, plan=None):
+def make_trainer(config, dataset, max_memory=None, plain=False, plan=None, options=None):
     """A freshly initialised model and its Trainer on dataset.train, as `config` says, taking
-    the fast path of the run's plan (`plan`, when the caller has made it already). Refused with
-    OutOfMemory before allocating when the plan needs more than the memory available or
-    `max_memory` bytes. plain=True: the plain path (the tests compare the paths with it)."""
+    the fast path and the matmuls' libraries of the run's plan (`plan`, when the caller has
+    made it already; else planned for RunOptions `options`). Refused with OutOfMemory before
+    allocating when the plan needs more than the memory available or `max_memory` bytes.
+    plain=True: the plain path (the tests compare the paths with it)."""
     if plan is None or plain:
-        plan = plan_for(config, dataset, plain=plain)
+        plan = plan_for(config, dataset, plain=plain, options=options)
     check_fits(plan, max_memory)
     x, y = dataset.train.x, dataset.train.y
     with allocating(plan):
         init_seed, shuffle_seed = np.random.SeedSequence(config.seed).spawn(2)
-        model = MLP(plan.sizes, x.dtype)
+        model = MLP(plan.sizes, x.dtype, mixed=plan.operand == "bfloat16")
         model.initialize(config.init, np.random.default_rng(init_seed))
         schedule = Schedule(config.schedule, config.lr, config.epochs,
                             -(-len(y) // plan.batch_size), config.warmup, config.lr_step_epochs,

@@ -9,6 +9,7 @@ import pytest
 
 from fastmlp import TrainConfig
 from fastmlp.bench.race import SeedRun, differences, summarize, table
+from fastmlp.engine.bfloat16 import NONE_2D
 from tests import naive
 from tests.helpers import error_line, run_cli
 
@@ -67,7 +68,7 @@ def test_torch_label_smoothing_is_the_kernels():
     logits = 3 * rng.normal(size=(37, 10))
     y = rng.integers(0, 10, 37).astype(np.int32)
     dlogits, db = np.empty_like(logits), np.empty(10)
-    loss, _ = kernels.softmax_xent_backward(dlogits, db, np.zeros((1, 10)), np.zeros(1),
+    loss, _ = kernels.softmax_xent_backward(dlogits, NONE_2D, db, np.zeros((1, 10)), np.zeros(1),
                                             np.zeros(1, np.int64), logits, y, 0.1)
     t = torch.tensor(logits, requires_grad=True)
     want = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(t, torch.from_numpy(y).long())

@@ -58,7 +58,7 @@ EVERY = dict(
 # The settings of data read from files, which a registered dataset cannot take: their round
 # trips through the command line are in tests/cli/test_data_cli.py.
 FILE_SETTINGS = ("data", "label_column", "image_size")
-RUN = dict(threads=1, data_dir=str(FASHION_DIR))
+RUN = dict(threads=1, blas="openblas", data_dir=str(FASHION_DIR))
 
 
 def test_every_setting_has_a_non_default_value_in_the_round_trip():
@@ -74,7 +74,8 @@ def runs(tmp_path_factory):
     if not FASHION_DIR.is_dir():
         pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
     d = tmp_path_factory.mktemp("every")
-    options = ["--threads", "1", "--data-dir", RUN["data_dir"], "--quiet"]
+    options = ["--threads", "1", "--blas", RUN["blas"], "--data-dir", RUN["data_dir"],
+               "--quiet"]
     whole = run_cli("train", *to_flags(TrainConfig(**EVERY)), *options,
                     "--out", d / "whole.json", "--save", d / "whole.npz")
     first = run_cli("train", *to_flags(TrainConfig(**{**EVERY, "epochs": 2})), *options,

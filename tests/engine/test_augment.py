@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from fastmlp.engine import augment, kernels
+from fastmlp.engine.bfloat16 import NONE_1D, NONE_2D
 from fastmlp.settings import TrainConfig
 from fastmlp.training.loop import train
 from fastmlp.training.trainer import make_trainer
@@ -21,7 +22,7 @@ DTYPES = [np.float32, np.float64]
 def gather(x, y, index, side, *args):
     xb = np.full((len(index), side * side), np.nan, x.dtype)
     yb = np.empty(len(index), np.int32)
-    augment.gather_affine(xb, yb, x, y, index, side, *args)
+    augment.gather_affine(xb, NONE_2D, yb, x, y, index, side, *args)
     return xb, yb
 
 
@@ -110,7 +111,7 @@ def test_ema_update_matches_naive(dtype):
     for step, decay in [(1, 0.999), (500, 0.9), (10**6, 0.999)]:
         want = naive.ema_update(ema.astype(np.float64), params, decay, step)
         got = ema.copy()
-        kernels.ema_update(got, params, decay, step)
+        kernels.ema_update(got, NONE_1D, params, decay, step)
         np.testing.assert_allclose(got, want, rtol=1e-6 if dtype == np.float32 else 1e-13)
 
 

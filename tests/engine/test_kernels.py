@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from fastmlp.engine import draws, kernels
+from fastmlp.engine.bfloat16 import NONE_1D, NONE_2D
 from fastmlp.engine.kernels import CHUNK_ROWS, n_chunks
 from tests import naive
 
@@ -35,7 +36,7 @@ def test_bias_relu(rng, rows, dtype):
     z = rng.normal(size=(rows, 37)).astype(dtype)
     b = rng.normal(size=37).astype(dtype)
     expected = naive.bias_relu(z, b)
-    kernels.bias_relu(z, b, 1.0, 12345)  # keep = 1: no dropout, whatever the key
+    kernels.bias_relu(z, NONE_2D, b, 1.0, 12345)  # keep = 1: no dropout, whatever the key
     np.testing.assert_allclose(z, expected, **TOL[dtype])
 
 
@@ -57,7 +58,7 @@ def test_relu_backward(rng, rows, dtype, scale):
     da = rng.normal(size=(rows, 33)).astype(dtype)
     expected_dz, expected_db = naive.relu_backward(da.astype(np.float64), a, dtype(scale))
     db = np.full(33, np.nan, dtype)  # the kernel must overwrite, not accumulate
-    kernels.relu_backward(da, db, scratch(rows, 40, dtype), a, scale)
+    kernels.relu_backward(da, NONE_2D, db, scratch(rows, 40, dtype), a, scale)
     np.testing.assert_allclose(da, expected_dz, **TOL[dtype])
     np.testing.assert_allclose(db, expected_db, rtol=TOL[dtype]["rtol"], atol=1e-5 * rows ** 0.5)
 
@@ -74,7 +75,7 @@ def test_softmax_xent_backward(rng, rows, dtype, smoothing):
         logits.astype(np.float64), y, smoothing)
     dlogits = np.empty_like(logits)
     db = np.full(10, np.nan, dtype)
-    loss, count = kernels.softmax_xent_backward(dlogits, db, scratch(rows, 10, dtype),
+    loss, count = kernels.softmax_xent_backward(dlogits, NONE_2D, db, scratch(rows, 10, dtype),
                                                 np.zeros(n_chunks(rows)),
                                                 np.zeros(n_chunks(rows), np.int64), logits, y,
                                                 smoothing)
@@ -90,7 +91,8 @@ def test_softmax_xent_huge_logits_stay_finite(dtype):
     logits = np.array([[big, 0, -big] + [0] * 7, [0] * 9 + [big]], dtype)
     y = np.array([0, 3], np.int32)
     dlogits, db = np.empty_like(logits), np.empty(10, dtype)
-    loss, count = kernels.softmax_xent_backward(dlogits, db, scratch(2, 10, dtype), np.zeros(1),
+    loss, count = kernels.softmax_xent_backward(dlogits, NONE_2D, db, scratch(2, 10, dtype),
+                                                np.zeros(1),
                                                 np.zeros(1, np.int64), logits, y, 0.0)
     assert np.isfinite(loss) and np.isfinite(dlogits).all() and np.isfinite(db).all()
     # Row 0 is certain and right (no loss); row 1 is certain and wrong (loss ~ big).
@@ -126,7 +128,7 @@ def test_the_loss_kernels_refuse_a_label_out_of_range(rng, bad):
     chunks = n_chunks(rows)
     dlogits = np.full_like(logits, 7.0)
     with pytest.raises(IndexError, match="outside 0..K-1"):
-        kernels.softmax_xent_backward(dlogits, np.zeros(10, np.float32),
+        kernels.softmax_xent_backward(dlogits, NONE_2D, np.zeros(10, np.float32),
                                       scratch(rows, 10, np.float32), np.zeros(chunks),
                                       np.zeros(chunks, np.int64), logits, y, 0.0)
     assert (dlogits == 7.0).all()
@@ -162,7 +164,7 @@ def test_sgd_update(rng, dtype):
     params = rng.normal(size=1001).astype(dtype)
     grads = rng.normal(size=1001).astype(dtype)
     expected = naive.sgd_update(params, grads, dtype(0.1))
-    kernels.sgd_update(params, grads, 0.1, 0.0)
+    kernels.sgd_update(params, NONE_1D, grads, 0.1, 0.0)
     np.testing.assert_allclose(params, expected, **TOL[dtype])
 
 
@@ -171,7 +173,7 @@ def test_kernels_refuse_non_contiguous_input():
     fall back to a slow or wrong path."""
     z = np.zeros((8, 20), np.float32)[:, ::2]
     with pytest.raises(TypeError):
-        kernels.bias_relu(z, np.zeros(10, np.float32), 1.0, 0)
+        kernels.bias_relu(z, NONE_2D, np.zeros(10, np.float32), 1.0, 0)
 
 
 def test_reductions_do_not_depend_on_thread_count(rng):
@@ -182,7 +184,7 @@ def test_reductions_do_not_depend_on_thread_count(rng):
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
         numba.set_num_threads(threads)
         d, db = np.empty_like(logits), np.empty(10, np.float32)
-        loss = kernels.softmax_xent_backward(d, db, scratch(rows, 10, np.float32),
+        loss = kernels.softmax_xent_backward(d, NONE_2D, db, scratch(rows, 10, np.float32),
                                              np.zeros(n_chunks(rows)),
                                              np.zeros(n_chunks(rows), np.int64), logits, y, 0.1)
         results.append((loss, d, db))
@@ -231,7 +233,7 @@ def test_bias_relu_dropout(rng, rows, dtype, keep):
     z = rng.normal(size=(rows, 37)).astype(dtype)
     b = rng.normal(size=37).astype(dtype)
     expected = naive.bias_relu(z, b, dtype(keep), 77)
-    kernels.bias_relu(z, b, keep, 77)
+    kernels.bias_relu(z, NONE_2D, b, keep, 77)
     np.testing.assert_array_equal(z, expected)
 
 
@@ -242,7 +244,7 @@ def dropout(keep, key, dtype=np.float32, shape=(2000, 500), seed=0):
     z = rng.normal(size=shape).astype(dtype)
     b = np.zeros(shape[1], dtype)
     relu = np.maximum(z, 0)
-    kernels.bias_relu(z, b, keep, key)
+    kernels.bias_relu(z, NONE_2D, b, keep, key)
     return relu, z
 
 
@@ -305,12 +307,12 @@ def test_dropout_backward_gives_dropped_units_no_gradient(rng, dtype):
     b = rng.normal(size=width).astype(dtype)
     positive = z + b > 0
     mask = naive.dropout_mask(rows, width, dtype(keep), 3)
-    kernels.bias_relu(z, b, keep, 3)
+    kernels.bias_relu(z, NONE_2D, b, keep, 3)
     da = rng.normal(size=(rows, width)).astype(dtype)
     scale = np.reciprocal(dtype(keep))
     expected = np.where(positive & mask, da * scale, 0)
     db = np.empty(width, dtype)
-    kernels.relu_backward(da, db, scratch(rows, width, dtype), z, scale)
+    kernels.relu_backward(da, NONE_2D, db, scratch(rows, width, dtype), z, scale)
     np.testing.assert_array_equal(da, expected)
     np.testing.assert_allclose(db, expected.sum(axis=0, dtype=np.float64), **TOL[dtype])
 
@@ -410,6 +412,7 @@ from fastmlp.fastpath import fused
 from fastmlp.runtime import jit
 from fastmlp.settings import TrainConfig
 from fastmlp.training.loop import train
+from fastmlp.engine.bfloat16 import NONE_1D, NONE_2D
 from tests.helpers import data32
 train(TrainConfig(layers=(8,), batch_size=64, epochs=1, lr=0.1), data32())
 def compiled(group, code):
@@ -418,7 +421,8 @@ def compiled(group, code):
             == [normalize_signature(template.replace("F", code))[0]]]
 core = [d.py_func.__name__ for d, _, _ in jit.declared("core")]
 print(compiled("core", "f4") == core, compiled("core", "f8"), compiled(fused.GROUP, "f4"))
-for call in (lambda: kernels.sgd_update(np.zeros(3, np.int64), np.zeros(3, np.int64), 0.1, 0.0),
+for call in (lambda: kernels.sgd_update(np.zeros(3, np.int64), NONE_1D, np.zeros(3, np.int64),
+                                        0.1, 0.0),
              lambda: fused.read_sum(np.zeros(3, np.float32))):
     try:
         call()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fastmlp.engine import kernels
+from fastmlp.engine.bfloat16 import NONE_1D
 from tests import naive
 
 # Kernels are called directly here, without the Workspace that makes them ready in a run.
@@ -39,7 +40,7 @@ def test_sgd_update(dtype, size, weight_decay):
     params, grads = problem(size, dtype)
     (expected,) = as64(params)
     for g in grads:
-        kernels.sgd_update(params, g, 0.1, weight_decay)
+        kernels.sgd_update(params, NONE_1D, g, 0.1, weight_decay)
         expected = naive.sgd_update(expected, g.astype(np.float64), dtype(0.1),
                                     dtype(weight_decay))
         np.testing.assert_allclose(params, expected, **TOL[dtype])
@@ -55,7 +56,7 @@ def test_momentum_update(dtype, size, weight_decay, nesterov):
     expected, expected_v = as64(params, velocity)
     lr, momentum = dtype(0.1), dtype(0.9)
     for g in grads:
-        kernels.momentum_update(params, g, velocity, lr, momentum, weight_decay, nesterov)
+        kernels.momentum_update(params, NONE_1D, g, velocity, lr, momentum, weight_decay, nesterov)
         expected, expected_v = naive.momentum_update(expected, g.astype(np.float64), expected_v,
                                                      lr, momentum, dtype(weight_decay), nesterov)
         np.testing.assert_allclose(velocity, expected_v, **TOL[dtype])
@@ -73,7 +74,7 @@ def test_adam_update(dtype, size, weight_decay, decoupled, beta1):
     expected, expected_m, expected_v = as64(params, m, v)
     hyper = [dtype(h) for h in (0.01, beta1, 0.999, 1e-8, weight_decay)]
     for step, g in enumerate(grads, start=1):
-        kernels.adam_update(params, g, m, v, *hyper, decoupled, step)
+        kernels.adam_update(params, NONE_1D, g, m, v, *hyper, decoupled, step)
         expected, expected_m, expected_v = naive.adam_update(
             expected, g.astype(np.float64), expected_m, expected_v, *hyper, decoupled, step)
         np.testing.assert_allclose(m, expected_m, **TOL[dtype])
@@ -86,7 +87,7 @@ def test_adam_first_step_moves_each_parameter_by_about_lr():
     by lr * g / (|g| + eps): by ~lr against its gradient's sign."""
     params, grads = problem(1001, np.float64)
     before = params.copy()
-    kernels.adam_update(params, grads[0], np.zeros(1001), np.zeros(1001), 0.01, 0.9, 0.999,
+    kernels.adam_update(params, NONE_1D, grads[0], np.zeros(1001), np.zeros(1001), 0.01, 0.9, 0.999,
                         1e-8, 0.0, False, 1)
     g = grads[0]
     np.testing.assert_allclose(before - params, 0.01 * g / (np.abs(g) + 1e-8), rtol=1e-12)
@@ -115,14 +116,15 @@ def kernel_optimizer(name, params, options, decoupled):
     zeros = np.zeros_like(params)
     lr, wd = options["lr"], options.get("weight_decay", 0.0)
     if name.startswith("sgd"):
-        return lambda g, step: kernels.sgd_update(params, g, lr, wd)
+        return lambda g, step: kernels.sgd_update(params, NONE_1D, g, lr, wd)
     if name.startswith(("momentum", "nesterov")):
         velocity = zeros
         return lambda g, step: kernels.momentum_update(
-            params, g, velocity, lr, options["momentum"], wd, options.get("nesterov", False))
+            params, NONE_1D, g, velocity, lr, options["momentum"], wd,
+            options.get("nesterov", False))
     m, v = zeros, zeros.copy()
     (beta1, beta2), eps = options["betas"], options["eps"]
-    return lambda g, step: kernels.adam_update(params, g, m, v, lr, beta1, beta2, eps, wd,
+    return lambda g, step: kernels.adam_update(params, NONE_1D, g, m, v, lr, beta1, beta2, eps, wd,
                                                decoupled, step)
 
 

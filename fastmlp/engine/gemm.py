@@ -1,0 +1,215 @@
+"""Where each matmul of a step goes: the GEMM library (runtime/blas.py) chosen for its shape by
+timing the candidates on this machine, at the run's threads, once per machine and shape (the
+choice is kept in the user cache, runtime/store.py).
+
+Operands are float32 or float64, or bfloat16 bit patterns (uint16) summed in float32 (mixed
+precision). A BLAS without bfloat16 matmuls (OpenBLAS here) gets the operands widened to
+float32, which is exact: the same products, summed in float32, only slower.
+"""
+import hashlib
+import platform
+
+import numpy as np
+from numpy import matmul
+
+from ..runtime import blas
+from ..runtime.jit import ready
+from ..runtime.probe import cpu_model
+from ..runtime.store import Choices
+from ..runtime.threads import thread_limits
+from ..runtime.timing import best_seconds
+from . import bfloat16
+from .bfloat16 import widened
+
+CHOICE_REPEATS = 5
+# A library other than OpenBLAS (numpy's own, always there) is chosen only when it is this much
+# faster: the machines are shared, and a timing that flips between runs should not flip a
+# choice that changes the run's last bits.
+CHOICE_MARGIN = 0.95
+PROBE_DIM = 4096  # every dimension of a probe matmul is capped at this
+PROBE_VOLUME = 2**30  # and its multiply-adds at this: ~20 ms at 100 GFLOPS
+
+
+def layout(a, b):
+    """"nn", "tn", "nt" or "tt": which operands are transposed views of C-contiguous arrays."""
+    return ("n" if a.flags.c_contiguous else "t") + ("n" if b.flags.c_contiguous else "t")
+
+
+class Gemm:
+    """out = a @ b, each product on the backend chosen for it: choices {(m, k, n, layout):
+    backend name}, `default` for any other. With no choices every call is numpy's matmul, as
+    the engine always made it."""
+
+    def __init__(self, choices=None, default="openblas"):
+        self.choices = dict(choices or {})
+        self.default = default
+        self._scratch = {}  # (slot, shape) -> float32 buffer of widened bfloat16 operands
+
+    def backend_for(self, product):
+        """The backend of a product (m, k, n, layout)."""
+        return self.choices.get(tuple(product), self.default)
+
+    def __call__(self, a, b, out):
+        name = self.default
+        if self.choices:
+            name = self.choices.get((a.shape[0], a.shape[1], b.shape[1], layout(a, b)), name)
+        if name == "mkl":
+            return blas.mkl_gemm(a, b, out)
+        if a.dtype == np.uint16:
+            return matmul(self._wide(a, 0), self._wide(b, 1), out=out)
+        return matmul(a, b, out=out)
+
+    def _wide(self, x, slot):
+        """x (bfloat16 bits, C-contiguous or its transpose) widened into a reused buffer."""
+        base = x if x.flags.c_contiguous else x.T
+        buffer = self._scratch.get((slot, base.shape))
+        if buffer is None:
+            ready(np.float32, bfloat16.GROUP)  # the widening kernel, once per buffer
+            buffer = self._scratch[slot, base.shape] = np.empty(base.shape, np.float32)
+        widened(base, buffer)
+        return buffer if base is x else buffer.T
+
+    def backends(self):
+        """The backends this Gemm sends products to."""
+        return sorted({self.default, *self.choices.values()})
+
+    def __repr__(self):
+        return f"Gemm({', '.join(self.backends())})"
+
+
+OPENBLAS = Gemm()
+
+
+def probe_shape(m, k, n):
+    """(m, k, n) with every dimension capped at PROBE_DIM, then the largest halved until the
+    product has at most PROBE_VOLUME multiply-adds: what a product is timed on."""
+    dims = [min(d, PROBE_DIM) for d in (m, k, n)]
+    while dims[0] * dims[1] * dims[2] > PROBE_VOLUME:
+        largest = dims.index(max(dims))
+        dims[largest] = (dims[largest] + 1) // 2
+    return dims
+
+
+def probe(product, operand, rng):
+    """(a, b, out) of a product's probe shape and layout, of the operand type ("float32",
+    "float64" or "bfloat16"), and the factor that scales a time on them to the product."""
+    m, k, n, layout_ = product
+    pm, pk, pn = probe_shape(m, k, n)
+    a, b = _operands(pm, pk, pn, layout_, operand, rng)
+    out = np.empty((pm, pn), np.float64 if operand == "float64" else np.float32)
+    return a, b, out, m * k * n / (pm * pk * pn)
+
+
+def roofline_call(operand, backend, n=2048):
+    """A function running one n x n matmul of `operand`s on `backend`: the roofline a run's
+    speed is quoted against (2 n^3 FLOPs a call)."""
+    a, b, out, _ = probe((n, n, n, "nn"), operand, np.random.default_rng(0))
+    call = Gemm(default=backend)
+    return lambda: call(a, b, out)
+
+
+def main_backend(gemm):
+    """The library most of a Gemm's products go to (its roofline's)."""
+    names = [gemm.default, *gemm.choices.values()]
+    return max(dict.fromkeys(names), key=names.count)
+
+
+def _operands(m, k, n, layout_, operand, rng):
+    """Random operands of a product's shape and layout, of the operand type."""
+    def array(rows, cols, transposed):
+        x = rng.random((cols, rows) if transposed else (rows, cols), np.float32)
+        if operand == "bfloat16":
+            x = (x.view(np.uint32) >> 16).astype(np.uint16)
+        elif operand == "float64":
+            x = x.astype(np.float64)
+        return x.T if transposed else x
+    return array(m, k, layout_[0] == "t"), array(k, n, layout_[1] == "t")
+
+
+def time_backends(products, operand, backends, repeats=CHOICE_REPEATS):
+    """{product: {backend: seconds}}: each product (m, k, n, layout) timed at its probe shape
+    (engine.cost.probe_shape) on every backend, the backends in turns (best of `repeats`)."""
+    rng = np.random.default_rng(0)
+    found = {}
+    for product in dict.fromkeys(products):
+        a, b, out, _ = probe(product, operand, rng)
+        gemms = [Gemm(default=name) for name in backends]
+        seconds = best_seconds([lambda g=g: g(a, b, out) for g in gemms], repeats)
+        found[product] = dict(zip(backends, seconds))
+    return found
+
+
+def _key(product, operand, threads):
+    """The store's key of a product's choice: everything that decides it."""
+    libraries = [f"numpy {np.__version__}", f"mkl {blas.mkl_version()}",
+                 *blas.openblas_versions()]
+    text = "|".join([cpu_model(), platform.machine(), *libraries, f"threads {threads}",
+                     operand, "x".join(map(str, product[:3])), product[3]])
+    return "gemm:" + hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def time_assignments(products, operand, gemms, repeats=CHOICE_REPEATS):
+    """Seconds of every product once, in order, on each Gemm (the gemms in turns, best of
+    `repeats`): what the choices cost together, library switches included."""
+    rng = np.random.default_rng(0)
+    operands = [probe(p, operand, rng)[:3] for p in products]
+
+    def run(gemm):
+        for a, b, out in operands:
+            gemm(a, b, out)
+    return best_seconds([lambda g=g: run(g) for g in gemms], repeats)
+
+
+def choose(products, operand, threads, option="auto", store=None):
+    """(the Gemm for these products, {product: {backend: seconds}} of the products timed now
+    or before; empty when nothing was to choose). option "openblas" or "mkl" sends every
+    product there; "auto" times the available backends on each product the store does not
+    know yet, at the thread limits in force, keeps the faster of each, and then keeps that
+    mix only if it beats every library alone over the whole sequence: switching between
+    libraries wakes the other's threads, which a product timed alone does not show."""
+    if option != "auto":
+        blas.require(option)
+        return Gemm(default=option), {}
+    backends = blas.available()
+    if len(backends) == 1:
+        return Gemm(default=backends[0]), {}
+    store = store or Choices()
+    products = list(dict.fromkeys(products))
+    keys = {p: _key(p, operand, threads) for p in products}
+    sequence = "gemm-sequence:" + hashlib.sha256("|".join(keys.values()).encode()).hexdigest()
+    known = {p: store.get(key) for p, key in keys.items()}
+    chosen = store.get(sequence)
+    if chosen is None or any(entry is None for entry in known.values()):
+        with store.locked(), thread_limits(threads):  # a run measuring beside this one first
+            known = {p: store.get(key) for p, key in keys.items()}
+            todo = [p for p, entry in known.items() if entry is None]
+            if todo:
+                measured = time_backends(todo, operand, backends)
+                store.put({keys[p]: measured[p] for p in todo})
+                known.update(measured)
+            chosen = store.get(sequence)
+            if chosen is None:
+                chosen = _best_assignment(products, operand, known, backends)
+                store.put({sequence: chosen})
+    if chosen != "mix":
+        return Gemm(default=chosen), known
+    return Gemm({p: _faster(times) for p, times in known.items()}), known
+
+
+def _faster(times):
+    """The key of {library or "mix": seconds} to choose: "openblas" unless another beats it
+    by the margin."""
+    best = min(times, key=times.get)
+    return best if times[best] < CHOICE_MARGIN * times.get("openblas", float("inf")) \
+        else "openblas"
+
+
+def _best_assignment(products, operand, known, backends):
+    """"mix" (each product on the library _faster picks) or the one library that runs the
+    whole sequence faster (OpenBLAS unless another beats the rest by the margin)."""
+    mix = {p: _faster(times) for p, times in known.items()}
+    if len(set(mix.values())) == 1:
+        return next(iter(mix.values()))
+    names = ["mix", *backends]
+    gemms = [Gemm(mix), *(Gemm(default=b) for b in backends)]
+    return _faster(dict(zip(names, time_assignments(products, operand, gemms))))
