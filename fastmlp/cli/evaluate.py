@@ -80,8 +80,9 @@ def run(args):
         raise FastMLPError(f"{Path(where).name}: no test split (the file holds training data "
                            "only); use --split val")
     if split.x.shape[1] != n_in:
+        what = "images have" if data.image_shape else "samples have"
         raise FastMLPError(f"{args.model}: the model takes {n_in} features, {data.name} "
-                           f"images have {split.x.shape[1]}")
+                           f"{what} {split.x.shape[1]}")
     predicted = predict_proba(saved.model, split.x).argmax(axis=1)
     counts = confusion_matrix(split.y, predicted, saved.model.sizes[-1])
     title = f"{data.name} {args.split}"

@@ -97,7 +97,10 @@ def check_dtype(dtype):
 
 def named(labels, names, where):
     """Labels that index `names` (a dataset's declared class names) as those names; an index
-    out of range is refused."""
+    out of range, or a label that is no index, is refused."""
+    if np.asarray(labels).dtype.kind not in "iub":
+        raise DataError(f"{where}: with class names declared, the labels must be integer "
+                        f"indices into them, got {np.asarray(labels).dtype}")
     return names[encode(labels, np.arange(len(names)), where)]
 
 

@@ -20,6 +20,7 @@ from ..runtime.jit import FASTMATH, kernel
 from . import bfloat16
 from .bfloat16 import bfloat16_of
 from .draws import uniform
+from .labels import check_labels
 
 # Rows per reduction chunk: large enough that a chunk amortises its partial buffer, small enough
 # that a full batch of 48,000 rows spreads over many threads.
@@ -52,19 +53,6 @@ def _first_max(row):
         if row[j] > m:
             m, best = row[j], j
     return m, best
-
-
-@numba.njit(inline="always")
-def check_labels(y, k):
-    """Raise IndexError unless every label of y is in [0, k): the loss kernels index a row's
-    logits by its label, and a label out of range would read (and its gradient write) memory
-    the row does not own. One serial pass over the labels before the parallel loop, which a
-    raise inside would keep from running in parallel; data is checked where it enters
-    (data/classes.py), so this never fires on a valid run."""
-    for i in range(y.shape[0]):
-        if y[i] < 0 or y[i] >= k:
-            raise IndexError("a label is outside 0..K-1, K the number of classes (logits' "
-                             "columns)")
 
 
 @numba.njit(inline="always")
@@ -213,10 +201,9 @@ def softmax_xent_backward(dlogits, dlogits16, db, partial, loss_partial, count_p
 def xent_count(logits, y, loss_partial, count_partial):
     """(summed cross-entropy of softmax(logits) against labels y, rows whose first maximum is at
     the label) in one pass, for evaluation: softmax_xent_backward's loss and count
-    without writing a gradient. logits (B, K); y (B,) int32 in [0, K) (IndexError
-    otherwise); loss_partial and
-    count_partial (>= n_chunks(B),) are scratch (docs/performance.md, "Evaluation's loss and
-    count")."""
+    without writing a gradient. logits (B, K); y (B,) int32 in [0, K) (IndexError otherwise);
+    loss_partial and count_partial (>= n_chunks(B),) are scratch (docs/performance.md,
+    "Evaluation's loss and count")."""
     rows, k = logits.shape
     check_labels(y, k)
     chunks = n_chunks(rows)

@@ -14,7 +14,7 @@ import numpy as np
 from numba import prange
 
 from ..engine import cost
-from ..engine.kernels import check_labels
+from ..engine.labels import check_labels
 from ..engine.model import MLP
 from ..runtime.jit import kernel, ready
 from ..runtime.timing import best_seconds

@@ -143,6 +143,8 @@ def test_npz_pictures_are_scaled_and_keep_their_shape(tmp_path):
      ["unknown array 'weights'"]),
     ({"x_train": np.zeros((4, 2)), "y_train": np.array([0, 1, 2, 5]),
       "class_names": np.array(["a", "b", "c"])}, ["label 5 is not one of the 3 classes"]),
+    ({"x_train": np.zeros((4, 2)), "y_train": np.array(list("abab")),
+      "class_names": np.array(["a", "b"])}, ["must be integer indices into them"]),
 ])
 def test_bad_npz_files_are_one_line(tmp_path, arrays, words):
     path = tmp_path / "bad.npz"
