@@ -8,6 +8,7 @@ float32, which is exact: the same products, summed in float32, only slower.
 """
 import hashlib
 import platform
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy import matmul
@@ -148,38 +149,36 @@ def _key(product, operand, threads):
     return "gemm:" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def time_assignments(products, operand, gemms, repeats=CHOICE_REPEATS):
-    """Seconds of every product once, in order, on each Gemm (the gemms in turns, best of
-    `repeats`): what the choices cost together, library switches included."""
-    rng = np.random.default_rng(0)
-    operands = [probe(p, operand, rng)[:3] for p in products]
-
-    def run(gemm):
-        for a, b, out in operands:
-            gemm(a, b, out)
-    return best_seconds([lambda g=g: run(g) for g in gemms], repeats)
+@dataclass
+class Choice:
+    """What choose() found: the Gemm to use, the timings behind it ({product: {backend:
+    seconds}}), and, while the run's own steps have yet to decide whether a mix of libraries
+    pays (switching libraries wakes the other's threads, which a product timed alone does not
+    show), the candidate Gemms by name and the key their decision is kept under."""
+    gemm: Gemm
+    times: dict = field(default_factory=dict)
+    candidates: dict = field(default_factory=dict)
+    key: str | None = None
 
 
 def choose(products, operand, threads, option="auto", store=None):
-    """(the Gemm for these products, {product: {backend: seconds}} of the products timed now
-    or before; empty when nothing was to choose). option "openblas" or "mkl" sends every
-    product there; "auto" times the available backends on each product the store does not
-    know yet, at the thread limits in force, keeps the faster of each, and then keeps that
-    mix only if it beats every library alone over the whole sequence: switching between
-    libraries wakes the other's threads, which a product timed alone does not show."""
+    """Where the matmuls of these products go. option "openblas" or "mkl" sends every product
+    there; "auto" times the available backends on each product the store does not know yet, at
+    the thread limits in force, and sends each to the faster (OpenBLAS unless another is
+    CHOICE_MARGIN faster). When that makes a mix of libraries, the Choice also names the
+    candidates (the mix, each library alone) for the run's steps to decide between
+    (training/calibrate.py), unless a run of the same products decided before."""
     if option != "auto":
         blas.require(option)
-        return Gemm(default=option), {}
+        return Choice(Gemm(default=option))
     backends = blas.available()
     if len(backends) == 1:
-        return Gemm(default=backends[0]), {}
+        return Choice(Gemm(default=backends[0]))
     store = store or Choices()
     products = list(dict.fromkeys(products))
     keys = {p: _key(p, operand, threads) for p in products}
-    sequence = "gemm-sequence:" + hashlib.sha256("|".join(keys.values()).encode()).hexdigest()
     known = {p: store.get(key) for p, key in keys.items()}
-    chosen = store.get(sequence)
-    if chosen is None or any(entry is None for entry in known.values()):
+    if any(entry is None for entry in known.values()):
         with store.locked(), thread_limits(threads):  # a run measuring beside this one first
             known = {p: store.get(key) for p, key in keys.items()}
             todo = [p for p, entry in known.items() if entry is None]
@@ -187,29 +186,20 @@ def choose(products, operand, threads, option="auto", store=None):
                 measured = time_backends(todo, operand, backends)
                 store.put({keys[p]: measured[p] for p in todo})
                 known.update(measured)
-            chosen = store.get(sequence)
-            if chosen is None:
-                chosen = _best_assignment(products, operand, known, backends)
-                store.put({sequence: chosen})
-    if chosen != "mix":
-        return Gemm(default=chosen), known
-    return Gemm({p: _faster(times) for p, times in known.items()}), known
+    mix = {p: faster(times) for p, times in known.items()}
+    if len(set(mix.values())) == 1:
+        return Choice(Gemm(default=next(iter(mix.values()))), known)
+    candidates = {"mix": Gemm(mix), **{b: Gemm(default=b) for b in backends}}
+    key = "gemm-steps:" + hashlib.sha256("|".join(keys.values()).encode()).hexdigest()
+    decided = store.get(key)
+    if decided in candidates:
+        return Choice(candidates[decided], known)
+    return Choice(candidates["mix"], known, candidates, key)
 
 
-def _faster(times):
+def faster(times):
     """The key of {library or "mix": seconds} to choose: "openblas" unless another beats it
     by the margin."""
     best = min(times, key=times.get)
     return best if times[best] < CHOICE_MARGIN * times.get("openblas", float("inf")) \
         else "openblas"
-
-
-def _best_assignment(products, operand, known, backends):
-    """"mix" (each product on the library _faster picks) or the one library that runs the
-    whole sequence faster (OpenBLAS unless another beats the rest by the margin)."""
-    mix = {p: _faster(times) for p, times in known.items()}
-    if len(set(mix.values())) == 1:
-        return next(iter(mix.values()))
-    names = ["mix", *backends]
-    gemms = [Gemm(mix), *(Gemm(default=b) for b in backends)]
-    return _faster(dict(zip(names, time_assignments(products, operand, gemms))))

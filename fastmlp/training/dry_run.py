@@ -51,6 +51,9 @@ def matmul_lines(plan):
                      f"{gemm.backend_for((m, k, n, layout))}")
     if len(plan.gemm_times) > MATMULS_SHOWN:
         lines.append(f"  ... and {len(plan.gemm_times) - MATMULS_SHOWN} more")
+    if plan.gemm_candidates:
+        lines.append(f"  a mix of libraries: the run's first steps decide between it and "
+                     f"{', '.join(n for n in plan.gemm_candidates if n != 'mix')} alone")
     return lines
 
 

@@ -46,6 +46,11 @@ class Plan:
     # product when they were timed ({product: {backend: seconds}}; empty: nothing to choose).
     gemm: gemms.Gemm = gemms.OPENBLAS
     gemm_times: dict = field(default_factory=dict)
+    # A mix of libraries that the run's own steps are to decide on (training/calibrate.py):
+    # {name: Gemm}, the key the decision is kept under, the threads it was timed at.
+    gemm_candidates: dict = field(default_factory=dict)
+    gemm_key: str | None = None
+    gemm_threads: int | None = None
 
     @property
     def operand(self):
@@ -189,15 +194,18 @@ def plan_for(config, dataset, plain=False, options=None, gemm=None):
                       dropout=config.dropout, smoothing=config.label_smoothing, plain=plain,
                       mixed=mixed)
     test = 0 if dataset.test is None else len(dataset.test.y)
-    times = {}
+    choice, threads = gemms.Choice(gemm or gemms.OPENBLAS), None
     if gemm is None:
         shapes = products(sizes, fastpath, rows, len(y) % rows,
                           _chunks(len(dataset.val.y)) | _chunks(test))
         with thread_limits(options.threads) as threads:
-            gemm, times = gemms.choose(shapes, "bfloat16" if mixed else config.dtype, threads,
-                                       options.blas)
-    return plan_run(config, dataset.n_features, dataset.n_classes, len(y), len(dataset.val.y),
-                    test, fastpath, dataset.val.x, gemm, times)
+            choice = gemms.choose(shapes, "bfloat16" if mixed else config.dtype, threads,
+                                  options.blas)
+    plan = plan_run(config, dataset.n_features, dataset.n_classes, len(y), len(dataset.val.y),
+                    test, fastpath, dataset.val.x, choice.gemm, choice.times)
+    plan.gemm_candidates, plan.gemm_key, plan.gemm_threads = \
+        choice.candidates, choice.key, threads
+    return plan
 
 
 def bfloat16_note(plan):

@@ -18,6 +18,7 @@ from ..fastpath.plain import evaluator as plain_evaluator
 from ..runtime.jit import ready
 from ..runtime.threads import kernel_threads
 from .batches import Gather
+from .calibrate import decide
 from .plan import allocating, check_fits, plan_for
 
 
@@ -134,6 +135,12 @@ class Trainer:
             return plain_evaluator(self.evaluated, x, y, ws, self.gemm)
         return self.fastpath.evaluator(self.evaluated, x, y, ws, self.gemm)
 
+    def use_gemm(self, gemm):
+        """Send the matmuls (the first layer's own too) to `gemm` from now on."""
+        self.gemm = gemm
+        if hasattr(self.fastpath.first, "gemm"):
+            self.fastpath.first.gemm = gemm
+
     def load(self, params):
         """Start from the parameters `params` (a checkpoint's)."""
         self.model.load(params)
@@ -175,5 +182,7 @@ def make_trainer(config, dataset, max_memory=None, plain=False, plan=None, optio
         schedule = Schedule(config.schedule, config.lr, config.epochs,
                             -(-len(y) // plan.batch_size), config.warmup, config.lr_step_epochs,
                             config.lr_gamma)
-        return Trainer(config, plan, model, make_optimizer(config, model), schedule, x, y,
-                       np.random.default_rng(shuffle_seed))
+        trainer = Trainer(config, plan, model, make_optimizer(config, model), schedule, x, y,
+                          np.random.default_rng(shuffle_seed))
+    decide(trainer, plan)  # a mix of GEMM libraries: the run's own steps decide
+    return trainer

@@ -74,34 +74,23 @@ def two_backends(monkeypatch):
         return {p: {"openblas": 2.0, "mkl": 1.0} if p[0] > 100 else
                 {"openblas": 1.0, "mkl": 2.0} for p in products}
     monkeypatch.setattr(gemm, "time_backends", time_backends)
-    # The whole sequence: the mix first, then each library alone.
-    monkeypatch.setattr(gemm, "time_assignments",
-                        lambda products, operand, gemms: [1.0, 2.0, 3.0])
     return timed
 
 
 def test_the_choice_is_timed_once_then_read_from_the_store(tmp_path, two_backends):
     store = Choices(tmp_path / "choices.json")
     products = [(128, 784, 128, "nn"), (48, 784, 128, "tn")]
-    chosen, times = gemm.choose(products, "float32", 2, store=store)
-    assert chosen.choices == {products[0]: "mkl", products[1]: "openblas"}
-    assert times[products[0]] == {"openblas": 2.0, "mkl": 1.0}
+    choice = gemm.choose(products, "float32", 2, store=store)
+    assert choice.gemm.choices == {products[0]: "mkl", products[1]: "openblas"}
+    assert choice.times[products[0]] == {"openblas": 2.0, "mkl": 1.0}
     assert two_backends == products
-    again, _ = gemm.choose(products, "float32", 2, store=Choices(tmp_path / "choices.json"))
-    assert again.choices == chosen.choices and two_backends == products  # nothing timed
-
-
-def test_a_mix_that_loses_to_one_library_over_the_sequence_is_not_kept(tmp_path, two_backends,
-                                                                      monkeypatch):
-    """Each product on its faster library can lose overall: switching libraries wakes the
-    other's threads. Then the faster library alone runs everything."""
-    monkeypatch.setattr(gemm, "time_assignments",
-                        lambda products, operand, gemms: [3.0, 2.0, 2.5])
-    products = [(128, 784, 128, "nn"), (48, 784, 128, "tn")]
-    chosen, _ = gemm.choose(products, "float32", 2, store=Choices(tmp_path / "c.json"))
-    assert chosen.choices == {} and chosen.default == "openblas"
-    again, _ = gemm.choose(products, "float32", 2, store=Choices(tmp_path / "c.json"))
-    assert again.default == "openblas" and two_backends == products  # timed once
+    # A mix: the run's own steps are to decide between it and each library alone.
+    assert list(choice.candidates) == ["mix", "openblas", "mkl"] and choice.key
+    again = gemm.choose(products, "float32", 2, store=Choices(tmp_path / "choices.json"))
+    assert again.gemm.choices == choice.gemm.choices and two_backends == products  # untimed
+    Choices(tmp_path / "choices.json").put({choice.key: "openblas"})  # the steps decided
+    decided = gemm.choose(products, "float32", 2, store=Choices(tmp_path / "choices.json"))
+    assert decided.gemm.backends() == ["openblas"] and not decided.candidates
 
 
 @pytest.mark.parametrize("change", ["cpu", "library", "threads", "shape", "operand"])
@@ -129,15 +118,15 @@ def test_a_store_that_cannot_be_written_keeps_the_choice_in_the_process(tmp_path
     blocked = tmp_path / "file"
     blocked.write_text("")
     store = Choices(blocked / "choices.json")  # its directory is a file
-    chosen, _ = gemm.choose([(128, 784, 128, "nn")], "float32", 2, store=store)
+    chosen = gemm.choose([(128, 784, 128, "nn")], "float32", 2, store=store).gemm
     assert chosen.backends() == ["mkl"]  # the faster library, kept for this process
 
 
 def test_without_mkl_every_product_goes_to_openblas_untimed(monkeypatch):
     monkeypatch.setattr(blas, "available", lambda: ("openblas",))
     monkeypatch.setattr(gemm, "time_backends", lambda *a: pytest.fail("timed"))
-    chosen, times = gemm.choose([(128, 784, 128, "nn")], "float32", 2)
-    assert chosen.backends() == ["openblas"] and times == {}
+    choice = gemm.choose([(128, 784, 128, "nn")], "float32", 2)
+    assert choice.gemm.backends() == ["openblas"] and choice.times == {}
     monkeypatch.setattr(blas, "mkl", lambda: None)
     with pytest.raises(FastMLPError, match=r"--blas mkl needs Intel MKL.*fastmlp\[mkl\]"):
         gemm.choose([(128, 784, 128, "nn")], "float32", 2, option="mkl")
