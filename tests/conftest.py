@@ -1,6 +1,9 @@
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,12 @@ from .helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The suite's GEMM timings are taken under its own load and its data caches are its own: they go
+# to a cache directory of the session (inherited by the commands it runs), never the user's.
+_CACHE = tempfile.mkdtemp(prefix="fastmlp-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

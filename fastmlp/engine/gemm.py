@@ -140,12 +140,18 @@ def time_backends(products, operand, backends, repeats=CHOICE_REPEATS):
     return found
 
 
-def _key(product, operand, threads):
-    """The store's key of a product's choice: everything that decides it."""
+def _machine():
+    """The part of every key that is the machine's: the CPU and the libraries loaded (asked
+    once per choice: asking threadpoolctl takes milliseconds)."""
     libraries = [f"numpy {np.__version__}", f"mkl {blas.mkl_version()}",
                  *blas.openblas_versions()]
-    text = "|".join([cpu_model(), platform.machine(), *libraries, f"threads {threads}",
-                     operand, "x".join(map(str, product[:3])), product[3]])
+    return "|".join([cpu_model(), platform.machine(), *libraries])
+
+
+def _key(product, operand, threads, machine):
+    """The store's key of a product's choice: everything that decides it."""
+    text = "|".join([machine, f"threads {threads}", operand,
+                     "x".join(map(str, product[:3])), product[3]])
     return "gemm:" + hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -176,7 +182,8 @@ def choose(products, operand, threads, option="auto", store=None):
         return Choice(Gemm(default=backends[0]))
     store = store or Choices()
     products = list(dict.fromkeys(products))
-    keys = {p: _key(p, operand, threads) for p in products}
+    machine = _machine()
+    keys = {p: _key(p, operand, threads, machine) for p in products}
     known = {p: store.get(key) for p, key in keys.items()}
     if any(entry is None for entry in known.values()):
         with store.locked(), thread_limits(threads):  # a run measuring beside this one first

@@ -29,16 +29,19 @@ class Choices:
     def __init__(self, path=None):
         self.path = Path(path) if path is not None else cache_dir() / CHOICES_FILE
         self._memory = {}
+        self._disk = None  # the file as last read: read once, again under the lock
 
     def _read(self):
         try:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
+            data = {}
+        self._disk = data if isinstance(data, dict) else {}
+        return self._disk
 
     def get(self, key):
-        return self._memory.get(key, self._read().get(key))
+        return self._memory.get(key, (self._disk if self._disk is not None
+                                      else self._read()).get(key))
 
     @contextmanager
     def locked(self):
@@ -54,6 +57,7 @@ class Choices:
             return
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            self._disk = None  # what another process wrote while this one waited
             try:
                 yield self
             finally:
