@@ -25,3 +25,12 @@ PRESETS = {
                    augment_rotate=15.0, augment_scale=0.15, augment_shear=10.0, dropout=0.1,
                    ema=0.999, weight_decay=5e-4),
 }
+
+# What each preset's run ends with, for `fastmlp train --help`: test accuracy at the last epoch,
+# mean and range over seeds 0-4 (record: one seed), whole process, 2 threads, float32, on a
+# 2-vCPU AMD EPYC (docs/performance.md, "Time to accuracy").
+MEASURED = {
+    "fast": "98.49% test at the end (mean of 5 seeds, 98.37-98.60%), 3.5 s",
+    "best": "99.01% test at the end (mean of 5 seeds, 98.97-99.04%), 57 s",
+    "record": "99.15% test at the end (one seed), 392 s",
+}

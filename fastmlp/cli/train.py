@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..atomic import write_atomically
 from ..errors import FastMLPError
-from ..presets import PRESETS
+from ..presets import MEASURED, PRESETS
 from ..runtime.versions import fastmlp_version
 from ..settings import CONFIG_SETTINGS, RUN_SETTINGS
 from . import add_command
@@ -34,9 +34,11 @@ def add_parser(subparsers):
         description="Train an MLP: inputs -> ReLU hidden layers -> softmax over the classes, "
                     "cross-entropy loss. A flag not given takes the --preset's value, else the "
                     "default shown (the source documents' deepest experiment).")
+    measured = "; ".join(f"{name}: {MEASURED[name]}" for name in sorted(PRESETS)).replace("%", "%%")
     parser.add_argument("--preset", choices=sorted(PRESETS),
                         help="a tested recipe (see docs/user-guide.md); flags given beside "
-                        "it win")
+                        f"it win. Measured whole process, 2 threads, on a 2-vCPU AMD EPYC: "
+                        f"{measured}")
     config = parser.add_argument_group("training settings (what decides the numbers)")
     for setting in CONFIG_SETTINGS:
         metavar = {"metavar": METAVARS[setting.name]} if setting.name in METAVARS else {}
