@@ -85,13 +85,20 @@ SETTINGS = (
     Setting("label_smoothing", 0.0, Real(0, 1, closed="left"), "train against the target "
             "(1 - EPS) * onehot(label) + EPS / classes; evaluation stays plain cross-entropy"),
     Setting("augment_shift", 0, Integer(0), "shift each training image by up to K pixels "
-            "(with affine augmentation: by a uniform real amount in [-K, K], bilinear)"),
+            "(with affine or elastic augmentation: by a uniform real amount in [-K, K], "
+            "bilinear)"),
     Setting("augment_rotate", 0.0, Real(0, 180), "affine augmentation: rotate each training "
             "image by a uniform angle in [-DEG, DEG] degrees"),
     Setting("augment_scale", 0.0, Real(0, 1, closed="left"), "affine augmentation: scale each "
             "training image by a uniform factor in [1 - F, 1 + F]"),
     Setting("augment_shear", 0.0, Real(0, 60), "affine augmentation: shear each training "
             "image by a uniform angle in [-DEG, DEG] degrees"),
+    Setting("augment_elastic", 0.0, Real(0, 100), "elastic distortions (Simard et al. 2003): "
+            "displace each training image's pixels by a random field smoothed by a Gaussian of "
+            "--augment-elastic-sigma pixels, scaled by ALPHA (34 at sigma 4: about 1.4 px RMS; "
+            "0: off)"),
+    Setting("augment_elastic_sigma", 4.0, Real(0.5, 10), "elastic distortions: the standard "
+            "deviation, in pixels, of the Gaussian that smooths the displacement field"),
     Setting("ema", 0.0, Real(0, 1, closed="left"), "decay of an exponential moving average of "
             "the weights, which evaluation, early stopping and the saved model use (0: off)"),
     Setting("schedule", "constant", Options(SCHEDULES), "learning-rate schedule"),
@@ -195,9 +202,10 @@ Where and how a run runs (threads, data directory): recorded beside it, never sa
 
 
 def augmented(config):
-    """Whether `config` transforms its training images (shifts or affine augmentation)."""
+    """Whether `config` transforms its training images (shifts, affine or elastic
+    augmentation)."""
     return bool(config.augment_shift or config.augment_rotate or config.augment_scale
-                or config.augment_shear)
+                or config.augment_shear or config.augment_elastic)
 
 
 def to_flags(config):

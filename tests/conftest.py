@@ -35,7 +35,7 @@ def mnist():
 
 def _every_kernel():
     """Every declared kernel (dispatcher, signature template, slp)."""
-    from fastmlp.engine import augment, kernels  # noqa: F401  (importing declares them)
+    from fastmlp.engine import augment, elastic, kernels  # noqa: F401  (importing declares them)
     from fastmlp.fastpath import csr, fused, prune, sparse, sparse_grad  # noqa: F401
     from fastmlp.runtime import jit
     return jit.declared()

@@ -109,31 +109,63 @@ def gather_rows(x, y, index, side=None, shift=0, key=0):
     return xb, y[index]
 
 
-def affine_gather(x, y, index, side, rotate, scale, shear, shift, key):
-    """The affine gather (augment.gather_affine), image by image with array indexing, float64."""
-    w = 2 * uniform(key, np.arange(5 * len(index))).reshape(-1, 5) - 1
+def affine_coords(w, side, rotate, scale, shear, shift):
+    """The source coordinates (sx, sy), (side, side) each, at which the affine gather samples
+    an output image whose five draws in [-1, 1) are w."""
+    wa, ws, wh, wy, wx = w
     centre = (side - 1) / 2
     r, c = np.mgrid[0:side, 0:side].astype(np.float64)
+    a, s = np.radians(rotate * wa), 1 + scale * ws
+    h = np.tan(np.radians(shear * wh))
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    m = rot @ np.array([[1, h], [0, 1]]) / s
+    u, v = c - centre - shift * wx, r - centre - shift * wy
+    return centre + m[0, 0] * u + m[0, 1] * v, centre + m[1, 0] * u + m[1, 1] * v
+
+
+def bilinear(img, sx, sy):
+    """img (side, side) sampled bilinearly at columns sx, rows sy, zeros outside."""
+    side = img.shape[0]
+    x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
+    fx, fy = sx - x0, sy - y0
+
+    def at(iy, ix):  # the source pixel, 0 outside the image
+        inside = (iy >= 0) & (iy < side) & (ix >= 0) & (ix < side)
+        return np.where(inside, img[np.clip(iy, 0, side - 1), np.clip(ix, 0, side - 1)], 0)
+
+    return ((1 - fx) * (1 - fy) * at(y0, x0) + fx * (1 - fy) * at(y0, x0 + 1)
+            + (1 - fx) * fy * at(y0 + 1, x0) + fx * fy * at(y0 + 1, x0 + 1))
+
+
+def affine_gather(x, y, index, side, rotate, scale, shear, shift, key, alpha=0.0, sigma=4.0,
+                  field_key=0):
+    """The affine gather (augment.gather_affine), image by image with array indexing, float64;
+    alpha > 0 adds the elastic displacement (elastic.gather_elastic) to its coordinates."""
+    w = 2 * uniform(key, np.arange(5 * len(index))).reshape(-1, 5) - 1
     out = np.zeros((len(index), side * side))
-    for i, (src, (wa, ws, wh, wy, wx)) in enumerate(zip(index, w)):
-        a, s = np.radians(rotate * wa), 1 + scale * ws
-        h = np.tan(np.radians(shear * wh))
-        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        m = rot @ np.array([[1, h], [0, 1]]) / s
-        u, v = c - centre - shift * wx, r - centre - shift * wy
-        sx = centre + m[0, 0] * u + m[0, 1] * v
-        sy = centre + m[1, 0] * u + m[1, 1] * v
-        img = x[src].reshape(side, side).astype(np.float64)
-        x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
-        fx, fy = sx - x0, sy - y0
-
-        def at(iy, ix):  # the source pixel, 0 outside the image
-            inside = (iy >= 0) & (iy < side) & (ix >= 0) & (ix < side)
-            return np.where(inside, img[np.clip(iy, 0, side - 1), np.clip(ix, 0, side - 1)], 0)
-
-        out[i] = ((1 - fx) * (1 - fy) * at(y0, x0) + fx * (1 - fy) * at(y0, x0 + 1)
-                  + (1 - fx) * fy * at(y0 + 1, x0) + fx * fy * at(y0 + 1, x0 + 1)).ravel()
+    for i, src in enumerate(index):
+        sx, sy = affine_coords(w[i], side, rotate, scale, shear, shift)
+        if alpha:
+            dx, dy = elastic_field(field_key, i, side, sigma)
+            sx, sy = sx + alpha * dx, sy + alpha * dy
+        out[i] = bilinear(x[src].reshape(side, side).astype(np.float64), sx, sy).ravel()
     return out.astype(x.dtype), y[index]
+
+
+def elastic_field(key, i, side, sigma):
+    """Output image i's unscaled displacements (dx, dy), (side, side) each: uniforms in [-1, 1)
+    (counters 2 side^2 i onwards, dx's grid then dy's) smoothed by the Gaussian of standard
+    deviation sigma truncated at 3 sigma, weights summing to 1, zeros beyond the grid, as the
+    dense product G U G^T with G[r, k] = g(k - r)."""
+    radius = int(3 * sigma + 0.5)
+    k = np.arange(-radius, radius + 1)
+    g = np.exp(-k ** 2 / (2 * sigma ** 2))
+    g /= g.sum()
+    offset = np.subtract.outer(np.arange(side), np.arange(side))  # r - k
+    dense = np.where(np.abs(offset) <= radius, g[np.clip(offset + radius, 0, 2 * radius)], 0)
+    area = side * side
+    u = 2 * uniform(key, 2 * area * i + np.arange(2 * area)).reshape(2, side, side) - 1
+    return dense @ u[0] @ dense.T, dense @ u[1] @ dense.T
 
 
 def ema_update(ema, params, decay, step):

@@ -10,7 +10,7 @@ from collections import defaultdict
 from contextlib import ExitStack
 from unittest import mock
 
-from ..engine import augment, backward, forward
+from ..engine import augment, backward, elastic, forward
 from ..fastpath import fused, prune, sparse
 from ..training import batches
 
@@ -22,6 +22,7 @@ PHASES = ("batch gather", "forward matmuls", "fused forward kernels", "loss/soft
 _TIMED = [
     (batches, "gather_rows", "batch gather"),
     (augment, "gather_affine", "batch gather"),
+    (elastic, "gather_elastic", "batch gather"),
     (prune, "gather_columns", "batch gather"),
     (fused, "fused_step", "fused pass"),
     (fused, "reduce_step", "fused pass"),

@@ -34,11 +34,12 @@ class SeedRun:
 
 def differences(contestant, config):
     """What of the recipe a contestant does not do as fastmlp does, in words ("" if nothing)."""
-    # The peers' recipes stop at shifts: affine augmentation and the weight average are
-    # fastmlp's alone, and the table says so.
+    # The peers' recipes stop at shifts: affine augmentation, elastic distortions and the
+    # weight average are fastmlp's alone, and the table says so.
     extras = [name for name, value in (
         ("affine augmentation",
          config.augment_rotate or config.augment_scale or config.augment_shear),
+        ("elastic distortions", config.augment_elastic),
         ("weight average (EMA)", config.ema)) if value]
     if contestant == "sklearn":
         ignored = [name for name, value in (("schedule", config.schedule != "constant"),

@@ -23,8 +23,8 @@ INTERRUPT_PATH = Path("fastmlp-interrupted.npz")
 # what the run is, so they may be given too (other threads may round BLAS's last bits apart).
 RESUME_MAY_CHANGE = ("epochs",)
 # The letters the table's help texts use for these values ("up to K pixels").
-METAVARS = {"augment_shift": "K", "eval_every": "K", "lr_step_epochs": "N", "patience": "N",
-            "warmup": "EPOCHS"}
+METAVARS = {"augment_shift": "K", "augment_elastic": "ALPHA", "augment_elastic_sigma": "SIGMA",
+            "eval_every": "K", "lr_step_epochs": "N", "patience": "N", "warmup": "EPOCHS"}
 
 
 def add_parser(subparsers):

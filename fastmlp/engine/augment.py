@@ -6,7 +6,11 @@ The draws are counter-based (draws.uniform), keyed like the shifts by the seed a
 so a run resumed from a checkpoint draws what the uninterrupted run would have, at any thread
 count. With affine augmentation on, the first layer prunes no input columns (prune.py): a
 rotation or scaling can light pixels that no training image lights.
+
+The affine draws, the padded source and the bilinear sample are inline helpers, which the
+elastic gather (elastic.py) shares: it adds its displacement to these sampling coordinates.
 """
+import numba
 import numpy as np
 from numba import prange
 
@@ -21,6 +25,47 @@ DRAWS = 5
 def affine_on(rotate, scale, shear):
     """Whether these augment_rotate, augment_scale and augment_shear settings transform at all."""
     return bool(rotate or scale or shear)
+
+
+@numba.njit(inline="always")
+def affine_map(key, base, rotate, scale, shear, shift):
+    """(m00, m01, m10, m11, ty, tx): the map of gather_affine's docstring drawn from counters
+    base .. base + 4 of `key`, the rotation already divided by the scale."""
+    radians = np.pi / 180.0
+    angle = rotate * radians * (2.0 * uniform(key, base) - 1.0)
+    inv_s = 1.0 / (1.0 + scale * (2.0 * uniform(key, base + 1) - 1.0))
+    h = np.tan(shear * radians * (2.0 * uniform(key, base + 2) - 1.0))
+    ty = shift * (2.0 * uniform(key, base + 3) - 1.0)
+    tx = shift * (2.0 * uniform(key, base + 4) - 1.0)
+    cos, sin = np.cos(angle) * inv_s, np.sin(angle) * inv_s
+    return cos, cos * h - sin, sin, sin * h + cos, ty, tx
+
+
+@numba.njit(inline="always")
+def padded_source(x, src, side):
+    """Image `src` of x as float64 with a border of zeros (one row/column before, two after),
+    rows of side + 3: bilinear_at reads it without bounds tests (docs/performance.md, "Affine
+    augmentation without bounds tests")."""
+    stride = side + 3
+    padded = np.zeros(stride * stride, np.float64)
+    for r in range(side):
+        for c in range(side):
+            padded[(r + 1) * stride + c + 1] = x[src, r * side + c]
+    return padded
+
+
+@numba.njit(inline="always")
+def bilinear_at(padded, side, sx, sy):
+    """The source of padded_source sampled bilinearly at column sx, row sy, zeros outside: the
+    coordinates are clamped to [-1, side], where the border reads zeros."""
+    stride, top = side + 3, np.float64(side)
+    sx = min(max(sx, -1.0), top)
+    sy = min(max(sy, -1.0), top)
+    fx0, fy0 = np.floor(sx), np.floor(sy)
+    fx, fy = sx - fx0, sy - fy0
+    p = (np.int64(fy0) + 1) * stride + np.int64(fx0) + 1
+    return ((1.0 - fy) * ((1.0 - fx) * padded[p] + fx * padded[p + 1])
+            + fy * ((1.0 - fx) * padded[p + stride] + fx * padded[p + stride + 1]))
 
 
 @kernel("void(F[:, ::1], u2[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, f8, f8, f8, f8, "
@@ -43,40 +88,18 @@ def gather_affine(xb, xb16, yb, x, y, index, side, rotate, scale, shear, shift, 
     n = index.shape[0]
     write16 = xb16.shape[0] > 0
     centre = 0.5 * (side - 1)
-    stride, top = side + 3, np.float64(side)
-    radians = np.pi / 180.0
     for i in prange(n):
         src = index[i]
         yb[i] = y[src]
-        base = DRAWS * i
-        angle = rotate * radians * (2.0 * uniform(key, base) - 1.0)
-        inv_s = 1.0 / (1.0 + scale * (2.0 * uniform(key, base + 1) - 1.0))
-        h = np.tan(shear * radians * (2.0 * uniform(key, base + 2) - 1.0))
-        ty = shift * (2.0 * uniform(key, base + 3) - 1.0)
-        tx = shift * (2.0 * uniform(key, base + 4) - 1.0)
-        cos, sin = np.cos(angle) * inv_s, np.sin(angle) * inv_s
-        m00, m01, m10, m11 = cos, cos * h - sin, sin, sin * h + cos
-        # The source with a border of zeros (one row/column before, two after): coordinates
-        # clamped to [-1, side] then read zeros wherever the sample falls outside, so the inner
-        # loop has no bounds tests (docs/performance.md, "Affine augmentation without bounds
-        # tests").
-        padded = np.zeros(stride * stride, np.float64)
-        for r in range(side):
-            for c in range(side):
-                padded[(r + 1) * stride + c + 1] = x[src, r * side + c]
+        m00, m01, m10, m11, ty, tx = affine_map(key, DRAWS * i, rotate, scale, shear, shift)
+        padded = padded_source(x, src, side)
         for r in range(side):
             v = r - centre - ty
             ox = centre + m01 * v
             oy = centre + m11 * v
             for c in range(side):
                 u = c - centre - tx
-                sx = min(max(ox + m00 * u, -1.0), top)
-                sy = min(max(oy + m10 * u, -1.0), top)
-                fx0, fy0 = np.floor(sx), np.floor(sy)
-                fx, fy = sx - fx0, sy - fy0
-                p = (np.int64(fy0) + 1) * stride + np.int64(fx0) + 1
-                value = ((1.0 - fy) * ((1.0 - fx) * padded[p] + fx * padded[p + 1])
-                         + fy * ((1.0 - fx) * padded[p + stride] + fx * padded[p + stride + 1]))
+                value = bilinear_at(padded, side, ox + m00 * u, oy + m10 * u)
                 if write16:
                     xb16[i, r * side + c] = bfloat16_of(value)
                 else:

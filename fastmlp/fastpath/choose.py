@@ -28,13 +28,14 @@ def choose(sizes, x, y, *, rows, in_place, shift=0, affine=False, dropout=0.0, s
     """The path (an object of plain.py's kind) for an MLP of `sizes` trained on x (N, n_in),
     y (N,): rows, the minibatch's rows (the split's length at full batch); in_place, full batch
     read in place (no minibatch gather, no augmentation); shift, the shift augmentation's
-    reach; affine, whether affine augmentation is on; smoothing, the label smoothing (which the
-    fused pass's loss does not do); mixed, bfloat16 matmul operands."""
+    reach; affine, whether affine (or elastic) augmentation resamples the images; smoothing,
+    the label smoothing (which the fused pass's loss does not do); mixed, bfloat16 matmul
+    operands."""
     if plain or mixed:
         return PlainPath(x, y, in_place, mixed)
     if in_place and dropout == 0 and smoothing == 0 and fused.applies(sizes, x):
         return FusedPath(x, y)
-    if affine:  # affine maps can light any pixel: prune none
+    if affine:  # affine maps and elastic fields can light any pixel: prune none
         return PlainPath(x, y, in_place)
     if not in_place and rows < PRUNE_MIN_ROWS:
         return PlainPath(x, y, in_place)

@@ -7,31 +7,44 @@ batch 128").
 """
 import numpy as np
 
-from ..engine import augment
+from ..engine import augment, elastic
 from ..engine.bfloat16 import NONE_2D
 from ..engine.draws import step_key
 from ..engine.kernels import gather_rows, gather_rows16
 from ..fastpath import prune
+from ..runtime.jit import ready
 
-# Salt of the shift and affine augmentation draws (dropout uses the layer index, which stays
-# far below).
+# Salts of the shift and affine augmentation draws and of the elastic fields' (dropout uses
+# the layer index, which stays far below).
 SHIFT_SALT = 63
+ELASTIC_SALT = 62
 
 
 class Gather:
     """gather(ws, index, step): the rows `index` of x, y into the workspace's minibatch (ws.x,
     ws.y; in mixed precision ws.x16, from x16, the inputs' bfloat16 copy), augmented with the
     draws of optimizer step `step`. affine: (rotate, scale, shear) of augment.gather_affine or
-    None; kept: the input columns a pruned first layer reads (prune.py), or None for all."""
+    None; kept: the input columns a pruned first layer reads (prune.py), or None for all;
+    distortion: (alpha, sigma) of elastic.gather_elastic, or None."""
 
-    def __init__(self, x, y, side, shift, affine, kept, seed, x16=None):
+    def __init__(self, x, y, side, shift, affine, kept, seed, x16=None, distortion=None):
         self.x, self.y, self.side, self.shift = x, y, side, shift
         self.affine, self.kept, self.seed, self.x16 = affine, kept, seed, x16
         self.no_x = np.empty((0, 0), x.dtype)  # the float minibatch a mixed run has none of
+        self.alpha, self.smoothing = None, None
+        if distortion is not None:
+            ready(x.dtype, elastic.GROUP)
+            self.alpha, self.smoothing = distortion[0], elastic.smoothing(distortion[1], side)
 
     def __call__(self, ws, index, step):
         key = step_key(self.seed, step, SHIFT_SALT)
-        if self.affine is not None:  # interpolated: rounded to bfloat16 as it is written
+        if self.alpha is not None:  # the affine map (identity when off) plus the fields
+            elastic.gather_elastic(self.no_x if ws.x is None else ws.x,
+                                   NONE_2D if ws.x16 is None else ws.x16, ws.y, self.x, self.y,
+                                   index, self.side, *(self.affine or (0.0, 0.0, 0.0)),
+                                   float(self.shift), key, self.alpha, *self.smoothing,
+                                   step_key(self.seed, step, ELASTIC_SALT))
+        elif self.affine is not None:  # interpolated: rounded to bfloat16 as it is written
             augment.gather_affine(self.no_x if ws.x is None else ws.x,
                                   NONE_2D if ws.x16 is None else ws.x16, ws.y, self.x, self.y,
                                   index, self.side, *self.affine, float(self.shift), key)

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..engine import gemm as gemms
 from ..engine.augment import affine_on
+from ..engine.elastic import elastic_on
 from ..engine.model import flat_length, training_flops
 from ..engine.optim import OPTIMIZERS
 from ..engine.workspace import EVAL_ROWS, buffer_bytes, buffer_shapes
@@ -190,7 +191,8 @@ def plan_for(config, dataset, plain=False, options=None, gemm=None):
     mixed = is_mixed(config.dtype)
     fastpath = choose(sizes, x, y, rows=rows, in_place=in_place, shift=config.augment_shift,
                       affine=affine_on(config.augment_rotate, config.augment_scale,
-                                       config.augment_shear),
+                                       config.augment_shear)
+                      or elastic_on(config.augment_elastic),
                       dropout=config.dropout, smoothing=config.label_smoothing, plain=plain,
                       mixed=mixed)
     test = 0 if dataset.test is None else len(dataset.test.y)

@@ -8,6 +8,7 @@ from ..engine import kernels
 from ..engine.augment import affine_on
 from ..engine.backward import backward
 from ..engine.bfloat16 import NONE_1D
+from ..engine.elastic import elastic_on
 from ..engine.forward import forward
 from ..engine.model import MLP
 from ..engine.optim import make_optimizer
@@ -47,10 +48,12 @@ class Trainer:
         self.ema = float(config.ema)
         affine = (config.augment_rotate, config.augment_scale, config.augment_shear)
         affine = tuple(map(float, affine)) if affine_on(*affine) else None
+        elastic = ((float(config.augment_elastic), float(config.augment_elastic_sigma))
+                   if elastic_on(config.augment_elastic) else None)
         side = math.isqrt(x.shape[1])
-        if (config.augment_shift or affine) and side ** 2 != x.shape[1]:
-            raise FastMLPError(f"shift and affine augmentation need square images, but samples "
-                               f"have {x.shape[1]} features")
+        if (config.augment_shift or affine or elastic) and side ** 2 != x.shape[1]:
+            raise FastMLPError(f"shift, affine and elastic augmentation need square images, "
+                               f"but samples have {x.shape[1]} features")
         self.averaged = None
         if self.ema:
             ready(model.dtype, "ema_update")
@@ -62,7 +65,7 @@ class Trainer:
                             columns=plan.fastpath.n_kept or None)
         self.fastpath = plan.fastpath.build(model, plan.gemm)
         self.gather = Gather(x, y, side, config.augment_shift, affine, self.fastpath.kept,
-                             self.seed, self.fastpath.x16)
+                             self.seed, self.fastpath.x16, elastic)
         n = len(y)
         self.order = np.arange(n, dtype=np.int64)
         # Per minibatch, made once: (its workspace rows, its view of the shuffled order, which

@@ -50,7 +50,7 @@ EVERY = dict(
     layers=(16, 8), init="glorot", epochs=3, batch_size=512, lr=0.05, optimizer="momentum",
     momentum=0.8, nesterov=True, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=1e-4,
     dropout=0.1, label_smoothing=0.1, augment_shift=1, augment_rotate=10.0, augment_scale=0.1,
-    augment_shear=5.0,
+    augment_shear=5.0, augment_elastic=10.0, augment_elastic_sigma=3.0,
     ema=0.5, schedule="step", warmup=0.5, lr_step_epochs=2, lr_gamma=0.5,
     patience=5, early_stop="val_loss", seed=3, dataset="fashion-mnist", val_fraction=0.1,
     dtype="float64", eval_every=2, standardize=True,

@@ -20,6 +20,7 @@ from tests.helpers import make_dataset
     dict(batch_size=64, optimizer="momentum", augment_rotate=10.0, augment_scale=0.1,
          augment_shear=5.0, augment_shift=1, ema=0.9, patience=3),
     dict(batch_size=None, optimizer="momentum", nesterov=True, patience=2),
+    dict(batch_size=64, augment_elastic=34.0, augment_elastic_sigma=3.0, augment_rotate=5.0),
 ])
 def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(tmp_path, settings):
     data = make_dataset(n_features=784, dtype=np.float32)

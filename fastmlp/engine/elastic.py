@@ -1,0 +1,123 @@
+"""Elastic distortions (Simard, Steinkraus & Platt 2003) fused into the minibatch gather, on top
+of the affine map of augment.py: one pass per image, one bilinear sample per pixel.
+
+Per image, two fields dx, dy of uniforms in [-1, 1) on the image grid, each smoothed by a
+Gaussian of standard deviation sigma pixels (weights summing to 1, truncated at 3 sigma, zeros
+beyond the grid: scipy's gaussian_filter with mode="constant", the convention of the usual
+implementations), scaled by alpha; output pixel (r, c) samples the source at the affine map's
+coordinates plus (dx, dy) at (r, c). The field is not normalised: alpha 34, sigma 4 (Simard's
+MNIST values) then displace pixels by about 1.4 px RMS (docs/user-guide.md).
+
+The field is drawn on the whole grid, not on a coarser grid upsampled: that would change the
+field's covariance (piecewise linear instead of Gaussian), and the full grid costs little
+(docs/performance.md, "Elastic distortions"). Draws are counter-based under their own key, so
+the affine draws stay those of augment.gather_affine and a resumed run draws the same fields.
+"""
+import math
+
+import numba
+import numpy as np
+from numba import prange
+
+from ..runtime.jit import kernel
+from .augment import DRAWS, affine_map, bilinear_at, padded_source
+from .bfloat16 import bfloat16_of
+from .draws import uniform
+
+# The jit.ready group of the elastic gather: made ready only by runs that distort.
+GROUP = "elastic"
+
+
+def elastic_on(alpha):
+    """Whether this augment_elastic setting distorts at all."""
+    return bool(alpha)
+
+
+def gaussian_taps(sigma):
+    """The smoothing's weights: exp(-k^2 / (2 sigma^2)) for |k| <= 3 sigma (rounded to whole
+    pixels), divided by their sum; float64, odd length, symmetric."""
+    radius = int(3.0 * sigma + 0.5)
+    k = np.arange(-radius, radius + 1, dtype=np.float64)
+    taps = np.exp(-k * k / (2.0 * sigma * sigma))
+    return taps / taps.sum()
+
+
+def smoothing(sigma, side):
+    """(G, radius), computed once per run: the smoothing along one axis of a side-long grid as a
+    banded (side, side) matrix, G[r, k] = taps[k - r + radius] within the band, 0 outside (the
+    zeros beyond the grid), so a field U smooths to G U G^T."""
+    taps = gaussian_taps(sigma)
+    radius = (len(taps) - 1) // 2
+    offset = np.subtract.outer(np.arange(side), np.arange(side))
+    near = np.abs(offset) <= radius
+    return np.where(near, taps[np.where(near, radius - offset, 0)], 0.0), radius
+
+
+@numba.njit(inline="always")
+def smoothed_field(key, base, side, g, radius):
+    """(side, 2 side) float64, row r holding dx's row r then dy's: uniforms in [-1, 1) from
+    counters base .. base + 2 side^2 - 1 of `key` (dx's grid row by row, then dy's), smoothed
+    as G U G^T. Every inner loop runs over a whole contiguous row from index 0: with indices
+    numba cannot prove non-negative (k - r + radius) it tests each one and nothing vectorises,
+    4x slower (docs/performance.md, "Elastic distortions"). Along rows G is applied whole (the
+    band's short loops cost more than its zeros), along columns only its band."""
+    width = 2 * side
+    raw = np.empty((side, width), np.float64)
+    for r in range(side):
+        for f in range(2):
+            for c in range(side):
+                raw[r, f * side + c] = 2.0 * uniform(key, base + (f * side + r) * side + c) - 1.0
+    rows = np.zeros((side, width), np.float64)  # raw smoothed along each row: raw G^T
+    for r in range(side):
+        for f in range(2):
+            for k in range(side):
+                v = raw[r, f * side + k]
+                for c in range(side):
+                    rows[r, f * side + c] += g[k, c] * v
+    field = np.zeros((side, width), np.float64)  # then along each column: G rows
+    for r in range(side):
+        for k in range(max(0, r - radius), min(side, r + radius + 1)):
+            w = g[r, k]
+            for j in range(width):
+                field[r, j] += w * rows[k, j]
+    return field
+
+
+@kernel("void(F[:, ::1], u2[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, f8, f8, f8, f8, "
+        "i8, f8, f8[:, ::1], i8, i8)", parallel=True, group=GROUP)
+def gather_elastic(xb, xb16, yb, x, y, index, side, rotate, scale, shear, shift, key, alpha,
+                   g, radius, field_key):
+    """augment.gather_affine (same arguments up to `key`, same draws) with an elastic
+    displacement added to each pixel's sampling coordinates: [sx, sy] += alpha * (dx, dy) at
+    (r, c), the fields of smoothed_field(field_key, 2 side^2 i, side, g, radius) for output
+    image i, (g, radius) = smoothing(sigma, side). Rotate, scale, shear and shift all 0 give
+    the identity map, so the distortion alone."""
+    n = index.shape[0]
+    write16 = xb16.shape[0] > 0
+    centre = 0.5 * (side - 1)
+    area = side * side
+    for i in prange(n):
+        src = index[i]
+        yb[i] = y[src]
+        m00, m01, m10, m11, ty, tx = affine_map(key, DRAWS * i, rotate, scale, shear, shift)
+        padded = padded_source(x, src, side)
+        field = smoothed_field(field_key, 2 * area * i, side, g, radius)
+        for r in range(side):
+            v = r - centre - ty
+            ox = centre + m01 * v
+            oy = centre + m11 * v
+            for c in range(side):
+                u = c - centre - tx
+                value = bilinear_at(padded, side, ox + m00 * u + alpha * field[r, c],
+                                    oy + m10 * u + alpha * field[r, side + c])
+                if write16:
+                    xb16[i, r * side + c] = bfloat16_of(value)
+                else:
+                    xb[i, r * side + c] = value
+
+
+def field_rms(alpha, sigma):
+    """The RMS displacement (pixels, each axis) of the field away from the grid's edges:
+    alpha * sqrt(1/3) * sum(taps^2), the variance of a uniform times the 2-D weights' squares."""
+    taps = gaussian_taps(sigma)
+    return alpha * math.sqrt(1.0 / 3.0) * float(np.sum(taps * taps))
