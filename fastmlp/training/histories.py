@@ -55,7 +55,7 @@ def _drawable(history):
 
 def _from_json(path):
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, RecursionError):
         raise Bad("not JSON (plot takes a train --out JSON or CSV, or a saved model)") \
             from None
@@ -82,7 +82,7 @@ def _from_json(path):
 
 def _from_csv(path):
     names = [f.name for f in fields(EpochStats)]
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames != names:
             raise Bad(f"not a train --out CSV (its header must be {','.join(names)})")

@@ -328,9 +328,9 @@ def plan_arrays(meta, config, sizes, dtype, infos):
     """{entry: (dtype, shape)} of every array to read, checked against the metadata."""
     length = (flat_length(sizes, dtype),)
     wanted = {"params": (dtype, length)}
-    if "scaler_mean" in infos or "scaler_scale" in infos:
-        wanted.update(scaler_mean=("float64", (sizes[0],)),
-                      scaler_scale=("float64", (sizes[0],)))
+    for name in ("scaler_mean", "scaler_scale"):  # both or neither: check_scaler
+        if name in infos:
+            wanted[name] = ("float64", (sizes[0],))
     needed = check_state(meta.get("state", {}), config, meta["dataset"], meta["history"])
     for name, spec in needed.items():
         if f"state_{name}" not in infos:
