@@ -141,8 +141,11 @@ def write_kept(session, path):
             session.write(kept)
         except OutputFailed:
             continue
-        error = OutputFailed(f"{failure}; the model after epoch {session.epochs_done} was "
-                             f"written to {kept} instead (move it where it belongs){previous}")
+        done, epochs = session.epochs_done, session.config.epochs
+        more = (f"; training stopped there: resume with: fastmlp train --resume {kept}"
+                if done < epochs and not session.early.stop else "")
+        error = OutputFailed(f"{failure}; the model after epoch {done} was written to {kept} "
+                             f"instead (move it where it belongs){previous}{more}")
         error.path, error.kept = path, kept
         raise error
     error = OutputFailed(f"{failure}; writing it elsewhere failed too{previous}")

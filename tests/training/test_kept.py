@@ -49,6 +49,19 @@ def test_a_failed_final_save_keeps_the_model_elsewhere(tmp_path, full):
     np.testing.assert_array_equal(checkpoint.load(kept).model.params, whole.model.params)
 
 
+def test_a_failed_checkpoint_mid_run_says_how_to_resume_from_where_it_went(tmp_path, full):
+    (tmp_path / "disk").mkdir()
+    full.add((tmp_path / "disk").resolve())
+    with pytest.raises(OutputFailed) as caught:
+        train(TrainConfig(**{**CONFIG.__dict__, "epochs": 3}), DATA,
+              save_path=tmp_path / "disk" / "m.npz", checkpoint_every=1)
+    kept = caught.value.kept
+    assert str(caught.value).endswith(f"after epoch 1 was written to {kept} instead (move it "
+                                      "where it belongs); training stopped there: resume "
+                                      f"with: fastmlp train --resume {kept}")
+    assert len(train(None, DATA, resume=checkpoint.load(kept)).history) == 3
+
+
 def test_when_every_place_fails_the_earlier_checkpoint_is_named(tmp_path, full):
     path = tmp_path / "m.npz"
     train(CONFIG, DATA, save_path=path)

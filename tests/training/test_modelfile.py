@@ -348,9 +348,15 @@ def _places(value, path=()):
             yield from _places(item, path + (i,))
 
 
+def _at(document, place):
+    for key in place:
+        document = document[key]
+    return document
+
+
 @st.composite
 def mutated(draw, good):
-    kind = draw(st.sampled_from(["truncate", "flip", "meta", "drop", "swap"]))
+    kind = draw(st.sampled_from(["truncate", "flip", "meta", "number", "drop", "swap"]))
     if kind == "truncate":
         return good[:draw(st.integers(0, len(good) - 1))]
     if kind == "flip":
@@ -362,10 +368,11 @@ def mutated(draw, good):
     if kind == "meta":  # up to three values anywhere in the metadata replaced by any JSON
         for _ in range(draw(st.integers(1, 3))):
             *parents, last = draw(st.sampled_from([p for p in _places(meta) if p]))
-            target = meta
-            for key in parents:
-                target = target[key]
-            target[last] = draw(JSON)
+            _at(meta, parents)[last] = draw(JSON)
+    elif kind == "number":  # a number of the metadata (a size, a count, a step) changed
+        numbers = [p for p in _places(meta) if p and isinstance(_at(meta, p), int)]
+        *parents, last = draw(st.sampled_from(numbers))
+        _at(meta, parents)[last] = draw(st.integers(-2, 100) | st.integers(-2**64, 2**64))
     elif kind == "drop":
         names = sorted(arrays)
         arrays.pop(draw(st.sampled_from(names)))
