@@ -197,11 +197,17 @@ def test_every_grid_entry_is_checked_before_any_run(tmp_path):
 
 
 @settings(max_examples=40, deadline=None)
-@given(configs())
+@given(configs(layers=st.lists(st.integers(1, 8), min_size=1, max_size=4).map(tuple)))
 def test_config_survives_a_saved_model(tmp_path_factory, config):
+    from fastmlp.data.scaling import Standardizer
     from fastmlp.engine.model import MLP
+    from fastmlp.precisions import parameter_dtype
     path = tmp_path_factory.mktemp("model") / "m.npz"
-    checkpoint.save(path, MLP([4, 3, 10]), config, [], {"name": config.dataset, "sha256": {}})
+    # The model and standardisation the settings describe: the loader checks they agree.
+    model = MLP([4, *config.layers, 10], parameter_dtype(config.dtype))
+    scaler = Standardizer(np.zeros(4), np.ones(4)) if config.standardize else None
+    checkpoint.save(path, model, config, [], {"name": config.dataset, "sha256": {}},
+                    scaler=scaler)
     assert checkpoint.load(path).config == config
 
 

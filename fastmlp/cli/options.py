@@ -28,9 +28,14 @@ class Parser(argparse.ArgumentParser):
 
 
 def existing_file(text):
-    if not Path(text).is_file():
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: a directory, not a file")
+    if not path.exists():
         raise argparse.ArgumentTypeError(f"{text}: no such file")
-    return Path(text)
+    if not path.is_file():  # a FIFO or a device: reading it could block or never end
+        raise argparse.ArgumentTypeError(f"{text}: not a regular file")
+    return path
 
 
 def existing_path(text):

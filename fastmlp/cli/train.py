@@ -98,7 +98,21 @@ def configure(args):
     if made_by is not None and made_by != running:
         raise FastMLPError(f"{args.resume}: written by fastmlp {made_by}, this is {running}; a "
                            "resumed run would mix two versions' numbers: train it again")
-    return dataclasses.replace(saved.config, **settings), options, saved
+    config = dataclasses.replace(saved.config, **settings)
+    check_left_to_train(args.resume, config, saved)
+    return config, options, saved
+
+
+def check_left_to_train(path, config, saved):
+    """Refuse a resume with no epoch left to train: it would exit 0 having done nothing."""
+    done, early = len(saved.history), saved.state.get("early", {})
+    if config.patience and early.get("waited", 0) >= config.patience:
+        raise FastMLPError(f"{path}: nothing to train: the run stopped early after epoch {done} "
+                           f"(no better validation for {config.patience} epochs)")
+    if done >= config.epochs:
+        raise FastMLPError(f"{path}: nothing to train: the checkpoint already has {done} "
+                           f"epochs and the run asks for {config.epochs}; pass --epochs "
+                           f"{done + 1} or more to train on")
 
 
 def summary_line(result):

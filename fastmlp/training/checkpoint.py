@@ -11,7 +11,7 @@ models of the digits 0..9.
 import io
 import json
 import zipfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +20,11 @@ from ..atomic import write_atomically
 from ..data.classes import from_json
 from ..data.scaling import Standardizer
 from ..engine.model import MLP
-from ..errors import FastMLPError
+from ..errors import FastMLPError, OutOfMemory
 from ..precisions import is_mixed
 from ..runtime.versions import versions
-
-FORMAT = "fastmlp-model"
-VERSION = 2
+from . import modelfile
+from .modelfile import FORMAT, NPY_MAGIC, VERSION
 
 
 @dataclass
@@ -63,10 +62,15 @@ def dumps(model, config, history, dataset, state=None, arrays=None, scaler=None)
 
 
 def load(path):
-    """Read a model written by save(); any problem is a one-line FastMLPError naming the file."""
+    """Read a model written by save(); any problem is a one-line FastMLPError naming the file
+    (modelfile.py checks the whole file before allocating anything for it)."""
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise FastMLPError(f"{path}: a directory, not a model file (.npz)")
+    if not path.exists():
         raise FastMLPError(f"{path}: no such model file")
+    if not path.is_file():  # a FIFO or a device: reading it could block or never end
+        raise FastMLPError(f"{path}: not a regular file, not a model file (.npz)")
     return _read(path, path)
 
 
@@ -76,55 +80,28 @@ def loads(data, name="checkpoint"):
 
 
 def _read(source, path):
-    from ..settings import TrainConfig
-
     try:
-        with np.load(source, allow_pickle=False) as npz:
-            contents = {name: npz[name] for name in npz.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        with (open(source, "rb") if isinstance(source, Path) else source) as f:
+            if f.read(6) == NPY_MAGIC:
+                raise modelfile.Bad("not a fastmlp model (an .npy array, not an .npz)")
+            f.seek(0)
+            with zipfile.ZipFile(f) as zf:
+                meta, config, arrays = modelfile.read(zf, path)
+    except modelfile.Bad as e:
+        raise FastMLPError(f"{path}: {e}") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+            NotImplementedError) as e:
         raise FastMLPError(f"{path}: not a readable .npz model ({e})") from None
-    except (AttributeError, TypeError):  # a single .npy array: np.load gave no archive
-        raise FastMLPError(f"{path}: not a fastmlp model (an .npy array, not an .npz)") \
-            from None
-    try:
-        meta = json.loads(contents["meta"].tobytes())
-        if meta.get("format") != FORMAT:
-            raise KeyError("format")
-        if meta["version"] > VERSION:
-            raise FastMLPError(f"{path}: model format {meta['version']} is newer than this "
-                               f"fastmlp reads ({VERSION}); upgrade fastmlp")
-        sizes, dtype = meta["sizes"], meta["dtype"]
-        params = contents["params"]
-        # Files of older versions also held run options (threads, data_dir): not settings.
-        known = {f.name for f in fields(TrainConfig)}
-        saved = {k: v for k, v in meta["config"].items() if k in known}
-        dataset = dict(meta["dataset"])
-    except (KeyError, ValueError, TypeError, UnicodeDecodeError, MemoryError):
-        raise FastMLPError(f"{path}: not a fastmlp model (missing or malformed metadata)") \
-            from None
-    try:
-        config = TrainConfig(**saved)
-    except FastMLPError as e:
-        raise FastMLPError(f"{path}: invalid saved settings: {e}") from None
+    sizes, dataset = meta["sizes"], meta["dataset"]
     # Older files recorded only the dataset's name and checksums; their split is the config's.
     dataset.setdefault("seed", config.seed)
     dataset.setdefault("val_fraction", config.val_fraction)
     try:
-        model = MLP(sizes, dtype, mixed=is_mixed(config.dtype))
-    except (TypeError, ValueError):
-        raise FastMLPError(f"{path}: not a fastmlp model (malformed sizes or dtype)") from None
-    if params.shape != model.params.shape or params.dtype != model.dtype:
-        raise FastMLPError(f"{path}: weights do not match the architecture "
-                           f"{'-'.join(map(str, model.sizes))} {model.dtype.name}")
-    model.load(params)
-    arrays = {name[len("state_"):]: value for name, value in contents.items()
-              if name.startswith("state_")}
-    classes = dataset.get("classes")
-    if classes is not None and len(classes) != model.sizes[-1]:
-        raise FastMLPError(f"{path}: {len(classes)} classes for {model.sizes[-1]} outputs")
-    scaler = Standardizer.from_arrays(contents)
-    if scaler is not None and scaler.mean.shape != (model.sizes[0],):
-        raise FastMLPError(f"{path}: standardisation of {scaler.mean.shape} for "
-                           f"{model.sizes[0]} inputs")
-    return Checkpoint(model, config, meta["history"], dataset, meta["state"], arrays, scaler,
-                      dict(meta.get("versions") or {}))
+        model = MLP(sizes, meta["dtype"], mixed=is_mixed(config.dtype))
+    except MemoryError:  # checked against the memory available, then taken meanwhile
+        raise OutOfMemory(f"{path}: allocating its model failed") from None
+    model.load(arrays.pop("params"))
+    state = {name[len("state_"):]: value for name, value in arrays.items()
+             if name.startswith("state_")}
+    return Checkpoint(model, config, meta["history"], dataset, meta.get("state") or {}, state,
+                      Standardizer.from_arrays(arrays), meta["versions"])

@@ -1,14 +1,17 @@
 """A run from start to end: the epoch loop around a Session (session.py), with checkpoints,
 resuming, the halving's rungs, Ctrl-C and SIGTERM, and the TrainResult it returns."""
+import os
 import signal
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
 from ..data.load import load_dataset_for
-from ..errors import TrainingInterrupted
+from ..errors import OutputFailed, TrainingInterrupted
 from ..runtime.threads import thread_limits, threads_in_force
 from ..settings import RunOptions, TrainConfig
 from .plan import check_data_fits
@@ -81,8 +84,14 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
         if path is None:
             raise TrainingInterrupted(f"{what} {where}; nothing saved (no --save path)",
                                       signum=signum)
-        session.write(path)
-        raise TrainingInterrupted(f"{what} {where}; checkpoint written to {path}; "
+        failed = ""
+        try:
+            write_kept(session, path)
+        except OutputFailed as e:
+            if e.kept is None:
+                raise
+            failed, path = f"cannot write {e.path}; ", e.kept
+        raise TrainingInterrupted(f"{what} {where}; {failed}checkpoint written to {path}; "
                                   f"resume with: fastmlp train --resume {path}", path, signum)
 
     # Overflow shows up as a non-finite loss, which ends the run with a clear message; numpy's
@@ -98,7 +107,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
             if stats is None:
                 stop(epoch)
             if save_path is not None and checkpoint_every and epoch % checkpoint_every == 0:
-                session.write(save_path)
+                write_kept(session, save_path)
             if on_epoch is not None:
                 on_epoch(stats)
             if session.early.stop:
@@ -107,8 +116,48 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                 stop(epoch)
         rung = last < config.epochs and save_path is not None
         if rung:
-            session.write(save_path)
+            write_kept(session, save_path)
         result = session.finish(started, in_force)
     if save_path is not None and not rung:
-        session.write(save_path)
+        write_kept(session, save_path)
     return result
+
+
+def write_kept(session, path):
+    """Write the run's checkpoint to `path`; when that fails (a full disk, a vanished
+    directory), write it to a file in another directory so the trained model is not lost, and
+    raise OutputFailed saying where it is (its `kept`; None when every place failed)."""
+    try:
+        session.write(path)
+        return
+    except OutputFailed as e:
+        failure = e
+    path = Path(path)
+    previous = (f"; {path} still holds the checkpoint written before" if path.is_file()
+                else "")
+    for directory in fallback_directories(path):
+        kept = directory / f"fastmlp-{os.getpid()}-{path.name}"
+        try:
+            session.write(kept)
+        except OutputFailed:
+            continue
+        done, epochs = session.epochs_done, session.config.epochs
+        more = (f"; training stopped there: resume with: fastmlp train --resume {kept}"
+                if done < epochs and not session.early.stop else "")
+        error = OutputFailed(f"{failure}; the model after epoch {done} was written to {kept} "
+                             f"instead (move it where it belongs){previous}{more}")
+        error.path, error.kept = path, kept
+        raise error
+    error = OutputFailed(f"{failure}; writing it elsewhere failed too{previous}")
+    error.path, error.kept = path, None
+    raise error
+
+
+def fallback_directories(path):
+    """Where a checkpoint goes when its own directory cannot take it: the temporary directory,
+    the working directory, the home directory (each once, its own directory left out)."""
+    seen = {path.parent.resolve()}
+    for directory in (Path(tempfile.gettempdir()), Path.cwd(), Path.home()):
+        if directory.resolve() not in seen:
+            seen.add(directory.resolve())
+            yield directory

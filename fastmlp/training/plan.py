@@ -267,6 +267,12 @@ def need_text(plan):
 
 def check_fits(plan, max_memory=None, available=None):
     """Raise OutOfMemory when the plan needs more than the memory available or max_memory."""
+    check_bytes(plan.total, need_text(plan), max_memory, available)
+
+
+def check_bytes(total, need, max_memory=None, available=None):
+    """Raise OutOfMemory("{need}; {the lower limit}") when `total` bytes are more than the
+    memory available or max_memory (a plan's need, or a model file's before it is read)."""
     available = available_bytes() if available is None else available
     limits = []
     if available is not None:
@@ -274,8 +280,8 @@ def check_fits(plan, max_memory=None, available=None):
     if max_memory is not None:
         limits.append((max_memory, f"the limit given is {size_text(max_memory)}"))
     for limit, text in sorted(limits, key=lambda item: item[0])[:1]:
-        if plan.total > limit:
-            raise OutOfMemory(f"{need_text(plan)}; {text}")
+        if total > limit:
+            raise OutOfMemory(f"{need}; {text}")
 
 
 @contextmanager

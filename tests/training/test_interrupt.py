@@ -67,7 +67,8 @@ generation = 0
 while True:
     generation += 1
     model.params[:] = generation
-    checkpoint.save(sys.argv[1], model, TrainConfig(), [], {}, {"generation": generation})
+    checkpoint.save(sys.argv[1], model, TrainConfig(layers=(2048, 2048)), [],
+                    {"name": str(generation)})
     print(generation, flush=True)
 """
 
@@ -85,5 +86,5 @@ def test_kill_9_during_checkpoint_writes_never_leaves_a_corrupt_checkpoint(tmp_p
         proc.kill()
         proc.wait()
         saved = checkpoint.load(path)
-        generation = saved.state["generation"]
+        generation = int(saved.dataset["name"])
         assert generation >= 1 and (saved.model.params == generation).all()
