@@ -154,11 +154,15 @@ def run(args):
     # Decompressing and checksumming the data releases the GIL, so it overlaps with importing
     # numba and loading the cached kernels: start-up is the longer of the two, not their sum.
     # The data starts first: the thread check below imports numba.
-    with ThreadPoolExecutor(1) as pool:
+    # Not `with`: a Ctrl-C or an error here must not wait for the data to finish loading.
+    pool = ThreadPoolExecutor(1)
+    try:
         loading = pool.submit(load_dataset_for, config, options.data_dir)
         note_thread_clamp(options.threads)
         from ..training.loop import train  # imports numba and loads the kernels
         dataset = loading.result()  # before the progress bar, so a data error prints alone
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     if getattr(args, "dry_run", False):
         from ..training.dry_run import dry_run
         text, refusal = dry_run(config, options, dataset, max_memory)
