@@ -13,7 +13,6 @@ from ..engine.model import MLP
 from ..engine.optim import make_optimizer
 from ..engine.schedule import Schedule
 from ..engine.workspace import Workspace
-from ..errors import FastMLPError
 from ..fastpath.plain import evaluator as plain_evaluator
 from ..runtime.jit import ready
 from ..runtime.threads import kernel_threads
@@ -48,9 +47,6 @@ class Trainer:
         affine = (config.augment_rotate, config.augment_scale, config.augment_shear)
         affine = tuple(map(float, affine)) if affine_on(*affine) else None
         side = math.isqrt(x.shape[1])
-        if (config.augment_shift or affine) and side ** 2 != x.shape[1]:
-            raise FastMLPError(f"shift and affine augmentation need square images, but samples "
-                               f"have {x.shape[1]} features")
         self.averaged = None
         if self.ema:
             ready(model.dtype, "ema_update")
