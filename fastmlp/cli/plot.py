@@ -4,7 +4,7 @@ import json
 from ..atomic import write_atomically
 from ..errors import FastMLPError
 from . import add_command
-from .options import existing_file, output_path
+from .options import distinct_files, existing_file, output_path
 
 
 def add_parser(subparsers):
@@ -19,6 +19,7 @@ def run(args):
     from ..plots import curves_png
     from ..training.result import RUN_FORMAT, RUN_SCHEMA
 
+    distinct_files([("--output", args.output)], [("RUN.json", args.run)])
     try:
         run = json.loads(args.run.read_text())
         history = run["history"]

@@ -13,7 +13,16 @@ from ..presets import PRESETS
 from ..runtime.versions import fastmlp_version
 from ..settings import CONFIG_SETTINGS, RUN_SETTINGS
 from . import add_command
-from .options import add_quiet, add_setting, at_least, existing_file, memory_size, output_path
+from .options import (
+    add_quiet,
+    add_setting,
+    at_least,
+    distinct_files,
+    existing_file,
+    free_name,
+    memory_size,
+    output_path,
+)
 from .progress import epoch_bar, percent
 
 # Where Ctrl-C leaves the checkpoint of a run that has no --save file.
@@ -148,6 +157,11 @@ def run(args):
     from ..data.load import load_dataset_for
 
     config, options, resume = configure(args)
+    # A resumed run goes on writing to its checkpoint unless --save names another file.
+    save = getattr(args, "save", None) or (args.resume if resume is not None else None)
+    out = getattr(args, "out", None)
+    distinct_files([("--out", out), ("--save", save)], [("--data", config.data)])
+    distinct_files([("--out", out)], [("--resume", getattr(args, "resume", None))])
     max_memory = getattr(args, "max_memory", None)
     if config.data is not None:
         refuse_oversized(config, options, max_memory, getattr(args, "dry_run", False))
@@ -176,8 +190,6 @@ def run(args):
     note = bfloat16_note(plan)
     if note:
         print(f"fastmlp: note: {note}", file=sys.stderr)
-    # A resumed run goes on writing to its checkpoint unless --save names another file.
-    save = getattr(args, "save", None) or (args.resume if resume is not None else None)
     done = len(resume.history) if resume is not None else 0
     with epoch_bar(config.epochs, getattr(args, "quiet", False), initial=done) as bar:
         def on_epoch(stats):
@@ -188,9 +200,9 @@ def run(args):
 
         result = train(config, dataset, on_epoch, options=options, save_path=save,
                        checkpoint_every=getattr(args, "checkpoint_every", 0), resume=resume,
-                       interrupt_path=save or INTERRUPT_PATH, max_memory=max_memory, plan=plan)
+                       interrupt_path=save or free_name(INTERRUPT_PATH), max_memory=max_memory,
+                       plan=plan)
     print(summary_line(result))
-    out = getattr(args, "out", None)
     if out is not None:
         if out.suffix.lower() == ".csv":
             text = result.to_csv()
