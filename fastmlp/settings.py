@@ -207,10 +207,11 @@ def augmented(config):
                 or config.augment_shear)
 
 
-def to_flags(config):
-    """Command-line words that give `config` to `fastmlp train` (defaults left out)."""
+def to_flags(config, settings=CONFIG_SETTINGS):
+    """Command-line words that give `config` (or RunOptions, with RUN_SETTINGS) to `fastmlp
+    train` (defaults left out)."""
     words = []
-    for s in CONFIG_SETTINGS:
+    for s in settings:
         value = getattr(config, s.name)
         if value == s.default:
             continue

@@ -153,6 +153,18 @@ def refuse_oversized(config, options, max_memory, dry_run):
         raise
 
 
+def _resume_words(args, out, max_memory):
+    """What the command that resumes an interrupted run needs beside the checkpoint and the
+    run options: the outputs and limits this command was given."""
+    words = []
+    for flag, value in (("--out", out), ("--checkpoint-every",
+                                         getattr(args, "checkpoint_every", None)),
+                        ("--max-memory", max_memory)):
+        if value:
+            words += [flag, str(value)]
+    return words + (["--quiet"] if getattr(args, "quiet", False) else [])
+
+
 def run(args):
     from ..data.load import load_dataset_for
 
@@ -201,7 +213,7 @@ def run(args):
         result = train(config, dataset, on_epoch, options=options, save_path=save,
                        checkpoint_every=getattr(args, "checkpoint_every", 0), resume=resume,
                        interrupt_path=save or free_name(INTERRUPT_PATH), max_memory=max_memory,
-                       plan=plan)
+                       plan=plan, resume_words=_resume_words(args, out, max_memory))
     print(summary_line(result))
     if out is not None:
         if out.suffix.lower() == ".csv":

@@ -1,5 +1,6 @@
 """A run from start to end: the epoch loop around a Session (session.py), with checkpoints,
 resuming, the halving's rungs, Ctrl-C and SIGTERM, and the TrainResult it returns."""
+import shlex
 import signal
 import threading
 import time
@@ -10,7 +11,7 @@ import numpy as np
 from ..data.load import load_dataset_for
 from ..errors import TrainingInterrupted
 from ..runtime.threads import thread_limits, threads_in_force
-from ..settings import RunOptions, TrainConfig
+from ..settings import RUN_SETTINGS, RunOptions, TrainConfig, to_flags
 from .plan import check_data_fits
 from .session import Session
 
@@ -40,7 +41,7 @@ def _stop_on_signals(trainer, handle=True):
 
 def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=None,
           checkpoint_every=0, resume=None, interrupt_path=None, max_memory=None,
-          stop_after=None, handle_signals=True, plan=None, initial=None):
+          stop_after=None, handle_signals=True, plan=None, initial=None, resume_words=()):
     """Train an MLP as `config` says and return a TrainResult.
 
     dataset: from fastmlp.load_dataset (its test split may be None); loaded from config
@@ -58,7 +59,8 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     checkpoint is written, as a straight run measures it only at its end.
     SIGINT/SIGTERM stop training after the current step with TrainingInterrupted, having
     written a resumable checkpoint to interrupt_path (default: save_path) when there is one
-    (unless handle_signals is False: a grid's loop handles them itself).
+    (unless handle_signals is False: a grid's loop handles them itself); its message ends with
+    the command that resumes, with the run options and `resume_words` (the caller's outputs).
     A diverging run (stopping.diverged) stops with Diverged. A run that would need more
     memory than is available or `max_memory` bytes is refused with OutOfMemory (plan.py);
     `plan` is plan_for(config, dataset) when the caller has made it already (choosing the fast
@@ -82,8 +84,10 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
             raise TrainingInterrupted(f"{what} {where}; nothing saved (no --save path)",
                                       signum=signum)
         session.write(path)
+        command = shlex.join(["fastmlp", "train", "--resume", str(path),
+                              *to_flags(options, RUN_SETTINGS), *resume_words])
         raise TrainingInterrupted(f"{what} {where}; checkpoint written to {path}; "
-                                  f"resume with: fastmlp train --resume {path}", path, signum)
+                                  f"resume with: {command}", path, signum)
 
     # Overflow shows up as a non-finite loss, which ends the run with a clear message; numpy's
     # warnings from inside the matmuls would only repeat it less clearly.

@@ -51,3 +51,47 @@ def test_without_a_signal_a_bug_keeps_its_traceback(monkeypatch):
     monkeypatch.setattr("fastmlp.cli.train.run", run)
     with pytest.raises(RuntimeError):
         main(["train", "--epochs", "1"])
+
+
+class _InterruptingBar:
+    """An epoch bar that sends this process SIGINT after the first epoch, as a Ctrl-C would."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def set_postfix(self, **kwargs):
+        pass
+
+    def update(self):
+        signal.raise_signal(signal.SIGINT)
+
+
+def test_the_printed_resume_command_runs_as_printed(tmp_path, monkeypatch, capsys,
+                                                    mnist_slice_dir):
+    """The path with spaces, quotes, a $ and unicode; the run options (data directory,
+    threads) and the outputs in the line: split as a shell would, it finishes the run."""
+    import shlex
+
+    from fastmlp.cli.progress import epoch_bar
+    from fastmlp.training import checkpoint
+
+    odd = tmp_path / "a dir $HOME 'q' \"d\" ü"
+    odd.mkdir()
+    save, out = odd / "m 1.npz", odd / "run $1.json"
+    argv = ["train", "--dataset", "mnist-slice", "--data-dir", mnist_slice_dir, "--layers", 8,
+            "--epochs", 3, "--batch-size", 500, "--threads", 1, "--save", save, "--out", out]
+    monkeypatch.setattr("fastmlp.cli.train.epoch_bar", _InterruptingBar)
+    assert main(argv) == 130
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    words = shlex.split(line.split("resume with: ", 1)[1])
+    assert words[:2] == ["fastmlp", "train"] and str(save) in words and str(out) in words
+    assert "--data-dir" in words and "--threads" in words
+    monkeypatch.setattr("fastmlp.cli.train.epoch_bar", epoch_bar)
+    assert main(words[1:]) == 0, capsys.readouterr().err
+    assert len(checkpoint.load(save).history) == 3 and out.is_file()
