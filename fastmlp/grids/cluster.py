@@ -11,6 +11,7 @@ travels: a task is a Job (a frozen TrainConfig) and its result a record of a few
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ EPOCH_EVENT_SECONDS = 0.5
 # Beyond a connection's timeout, how long to let Dask report its own error before giving up.
 GRACE_SECONDS = 1
 LOOPBACK_ANY_PORT = "127.0.0.1:0"
+TRACKER_QUIET = "ignore::UserWarning:multiprocessing.resource_tracker"
 # Dask's housekeeping, slowed down for the embedded cluster: its event loops (scheduler, nannies
 # and client in this process) would otherwise take CPU from the runs. Work stealing has nothing
 # to do: no more tasks are in flight than worker threads. The workers' statistical profiler is
@@ -78,6 +80,11 @@ def connect(workers, threads, scheduler=None, scheduler_file=None, dashboard=Fal
         except ImportError:
             raise FastMLPError("--dashboard needs bokeh: pip install 'fastmlp[dashboard]'"
                                ) from None
+    # multiprocessing's resource tracker (a process of its own, started with this one's -W
+    # options) warns of the semaphores of a cluster whose start-up a Ctrl-C cut short, after
+    # the command's one line: the process is ending, nothing is leaked.
+    if TRACKER_QUIET not in sys.warnoptions:
+        sys.warnoptions.append(TRACKER_QUIET)
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
                **MALLOC_ENVIRONMENT, **thread_environment(threads)}
     saved = os.environ.copy()  # the nannies (in this process) write environ into ours
