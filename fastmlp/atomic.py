@@ -4,6 +4,10 @@ from pathlib import Path
 
 from .errors import OutputFailed
 
+# The temporary files of writes in progress: a process ended at once by a second Ctrl-C
+# (runtime/signals.py) removes them first, so no ".NAME.PID.part" is left beside the output.
+_PENDING = set()
+
 
 def write_atomically(path, data):
     """Write bytes or text to `path` by writing a temporary file beside it and renaming it over
@@ -13,6 +17,7 @@ def write_atomically(path, data):
     if isinstance(data, str):
         data = data.encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    _PENDING.add(tmp)
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -22,7 +27,19 @@ def write_atomically(path, data):
     except OSError as e:
         raise OutputFailed(f"cannot write {path}: {e.strerror or e}") from None
     finally:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:  # its directory is gone or not one: nothing was left there
-            pass
+        _unlink(tmp)
+        _PENDING.discard(tmp)
+
+
+def _unlink(path):
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:  # its directory is gone or not one: nothing was left there
+        pass
+
+
+def discard_pending():
+    """Remove the temporary files of the writes in progress (before the process ends at once);
+    their targets keep what they held."""
+    for tmp in list(_PENDING):
+        _unlink(tmp)

@@ -203,8 +203,10 @@ class LabelColumn(Constraint):
 
 @dataclass(frozen=True)
 class ImageSize(Constraint):
-    """Pictures' size: N (square) or WxH, in pixels; [W, H] in a grid file."""
+    """Pictures' size: N (square) or WxH, in pixels, each at most MAX_SIDE; [W, H] in a grid
+    file."""
     metavar = "N|WxH"
+    MAX_SIDE = 4096  # pixels: larger inputs are no MLP's, and a typo would fill the memory
     optional: str | None = None
 
     def check(self, value):
@@ -217,9 +219,10 @@ class ImageSize(Constraint):
             if all(p.strip().isdigit() for p in parts) and len(parts) in (1, 2):
                 value = tuple(int(p) for p in parts) * (3 - len(parts))
         if (isinstance(value, (list, tuple)) and len(value) == 2
-                and all(_is_int(v) and v >= 1 for v in value)):
+                and all(_is_int(v) and 1 <= v <= self.MAX_SIDE for v in value)):
             return (int(value[0]), int(value[1]))
-        raise Invalid(f"must be N or WxH with positive integers (28, 32x24), got {value!r}")
+        raise Invalid(f"must be N or WxH with integers 1-{self.MAX_SIDE} (28, 32x24), got "
+                      f"{value!r}")
 
     def format(self, value):
         return [f"{value[0]}x{value[1]}"]

@@ -63,11 +63,17 @@ class Setting:
         return "--" + self.name.replace("_", "-")
 
 
+# Bounds no sensible run reaches, so that a typo is refused in one line rather than run for
+# years (epochs, patience) or as noise (a shift that moves an image out of its frame; the
+# trainer also refuses a shift of half the images' side or more, once it knows the side).
+MAX_EPOCHS = 1_000_000
+MAX_SHIFT = 64
+
 SETTINGS = (
     Setting("layers", (128, 64, 32), Layers(), "hidden layer sizes"),
     Setting("init", "he", Options(INITS),
             "weight initialisation (uniform is the documents' [-0.5, 0.5] baseline)"),
-    Setting("epochs", 400, Integer(1), "passes over the training split"),
+    Setting("epochs", 400, Integer(1, MAX_EPOCHS), "passes over the training split"),
     Setting("batch_size", None, BatchSize(),
             "full: one gradient step per epoch over all training images; N: minibatches of N, "
             "reshuffled every epoch (N larger than the training split means full batch)"),
@@ -84,9 +90,9 @@ SETTINGS = (
             "probability of dropping a hidden unit while training (inverted dropout)"),
     Setting("label_smoothing", 0.0, Real(0, 1, closed="left"), "train against the target "
             "(1 - EPS) * onehot(label) + EPS / classes; evaluation stays plain cross-entropy"),
-    Setting("augment_shift", 0, Integer(0), "shift each training image by up to K pixels "
-            "(with affine or elastic augmentation: by a uniform real amount in [-K, K], "
-            "bilinear)"),
+    Setting("augment_shift", 0, Integer(0, MAX_SHIFT), "shift each training image by up to K "
+            "pixels, less than half its side (with affine or elastic augmentation: by a uniform "
+            "real amount in [-K, K], bilinear)"),
     Setting("augment_rotate", 0.0, Real(0, 180), "affine augmentation: rotate each training "
             "image by a uniform angle in [-DEG, DEG] degrees"),
     Setting("augment_scale", 0.0, Real(0, 1, closed="left"), "affine augmentation: scale each "
@@ -104,11 +110,11 @@ SETTINGS = (
     Setting("schedule", "constant", Options(SCHEDULES), "learning-rate schedule"),
     Setting("warmup", 0.0, Real(0), "epochs of linear learning-rate warm-up (fewer than "
             "--epochs)"),
-    Setting("lr_step_epochs", 0, Integer(0),
+    Setting("lr_step_epochs", 0, Integer(0, MAX_EPOCHS),
             "step schedule: decay every N epochs (0: every third of the run)"),
     Setting("lr_gamma", 0.1, Real(0, 1, closed="neither"), "step schedule: decay factor"),
-    Setting("patience", 0, Integer(0), "early stopping after N epochs without improvement; "
-            "the best weights are restored (0: off)"),
+    Setting("patience", 0, Integer(0, MAX_EPOCHS), "early stopping after N epochs without "
+            "improvement; the best weights are restored (0: off)"),
     Setting("early_stop", "val_acc", Options(("val_acc", "val_loss")),
             "what early stopping watches"),
     Setting("seed", 0, Integer(0, 2**63 - 1), "seeds the validation split, the "
@@ -132,7 +138,7 @@ SETTINGS = (
     Setting("dtype", "float32", Options(DTYPES), "floating-point precision: float32, float64, "
             "or mixed_bfloat16 (float32 parameters and kernels, bfloat16 matmul operands "
             "summed in float32: fast on CPUs with bfloat16 units)"),
-    Setting("eval_every", 0, Integer(0),
+    Setting("eval_every", 0, Integer(0, MAX_EPOCHS),
             "also measure test accuracy every K epochs (0: only at the end)"),
     Setting("threads", None, Integer(1, optional="every core"), "BLAS and numba threads",
             scope="run"),
@@ -208,10 +214,11 @@ def augmented(config):
                 or config.augment_shear or config.augment_elastic)
 
 
-def to_flags(config):
-    """Command-line words that give `config` to `fastmlp train` (defaults left out)."""
+def to_flags(config, settings=CONFIG_SETTINGS):
+    """Command-line words that give `config` (or RunOptions, with RUN_SETTINGS) to `fastmlp
+    train` (defaults left out)."""
     words = []
-    for s in CONFIG_SETTINGS:
+    for s in settings:
         value = getattr(config, s.name)
         if value == s.default:
             continue

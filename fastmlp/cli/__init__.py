@@ -16,12 +16,12 @@ import sys
 import threading
 
 from ..errors import FastMLPError, TrainingInterrupted
-from ..runtime.exit import exit_now
+from ..runtime import signals
 from .options import Parser
 
 # As a shell reports a process that the signal ended: 128 + its number.
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-EXIT_TERMINATED = 128 + signal.SIGTERM
+EXIT_INTERRUPTED = signals.status(signal.SIGINT)
+EXIT_TERMINATED = signals.status(signal.SIGTERM)
 
 # name -> (module of this package, one-line summary), in the order `fastmlp --help` lists them.
 COMMANDS = {
@@ -86,26 +86,21 @@ def _command_named(argv):
 
 
 def console():
-    """The `fastmlp` console script (and `python -m fastmlp`): main(), then exit_now."""
-    exit_now(main())
+    """The entry point of `fastmlp` scripts installed before pyproject.toml named
+    fastmlp/__main__.py's, which handles signals from an earlier moment."""
+    signals.run_command(lambda: main(handle_signals=False))
 
 
-class Terminated(BaseException):
-    """SIGTERM outside training (whose loop stops at a step boundary instead): unwinds the
-    command like Ctrl-C does, closing what it opened, and exits with status 143."""
-
-
-def _terminate(signum, frame):
-    raise Terminated
-
-
-def main(argv=None):
+def main(argv=None, handle_signals=True):
+    """Run the command line `argv` (default: sys.argv[1:]) and return its exit status; every
+    FastMLPError, SIGINT and SIGTERM becomes one line on stderr. handle_signals: install the
+    handler of SIGINT and SIGTERM for the call (console() has installed it already); only the
+    main thread can (a test may call main from another)."""
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    args = build_parser(_command_named(argv)).parse_args(argv)
-    # Only the main thread can take signals (a test may call main from another).
-    handle = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if handle else None
+    handle = handle_signals and threading.current_thread() is threading.main_thread()
+    previous = signals.handle() if handle else {}
     try:
+        args = build_parser(_command_named(argv)).parse_args(argv)
         command_module(args.command).run(args)
     except TrainingInterrupted as e:
         print(f"fastmlp: {e}", file=sys.stderr)
@@ -114,15 +109,18 @@ def main(argv=None):
         print(f"fastmlp: error: {e}", file=sys.stderr)
         return e.exit_status
     except KeyboardInterrupt:
-        print("fastmlp: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except Terminated:
-        print("fastmlp: terminated", file=sys.stderr)
-        return EXIT_TERMINATED
+        return signals.report()
+    except signals.Terminated:
+        return signals.report(signal.SIGTERM)
     except BrokenPipeError:  # the reader went away (`fastmlp predict ... | head`): not an error
         sys.stderr.close()
         return 0
+    except Exception:
+        if signals.received() is None:
+            raise  # a bug: its traceback
+        # What a library made of the signal's exception (numba, Dask): the signal is the news.
+        return signals.report()
     finally:
         if handle:
-            signal.signal(signal.SIGTERM, previous)
+            signals.restore(previous)
     return 0

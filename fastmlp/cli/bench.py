@@ -8,7 +8,7 @@ from ..errors import FastMLPError
 from ..presets import PRESETS
 from ..settings import BY_NAME
 from . import add_command
-from .options import add_setting, at_least, default_text, output_path
+from .options import add_setting, at_least, default_text, distinct_files, output_path
 
 # Bench's own learning rate for Adam, which diverges at the table's default.
 ADAM_LR = 1e-3
@@ -93,6 +93,7 @@ def run(args):
     from ..bench.peers import PEERS
     from ..runtime.threads import default_threads, usable_threads
 
+    distinct_files([("--json", args.json), ("--csv", args.csv), ("--plot", args.plot)])
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401  (checked before an hour of measuring, not after)

@@ -6,7 +6,7 @@ from pathlib import Path
 from ..atomic import write_atomically
 from ..errors import DataError, FastMLPError
 from . import add_command
-from .options import add_setting, existing_file, output_path
+from .options import add_setting, distinct_files, existing_file, output_path
 
 SPLITS = ("test", "val", "train")
 
@@ -72,6 +72,7 @@ def run(args):
     from ..engine.inference import confusion_matrix, evaluation_report, predict_proba
     from ..training import checkpoint
 
+    distinct_files([("--plot", args.plot)], [("MODEL.npz", args.model), ("--data", args.data)])
     saved = checkpoint.load(args.model)
     data = _data(saved, args)
     split, n_in = getattr(data, args.split), saved.model.sizes[0]

@@ -46,8 +46,9 @@ def add_parser(subparsers):
 def run(args):
     from ..grids.orchestration import run_experiments
 
+    where = execution(args)  # the flags checked before the grid file is read
     report = run_experiments(args.grid, seeds=args.seeds, only=args.only, epochs=args.epochs,
-                             dtype=args.dtype, out_dir=args.out_dir, execution=execution(args),
+                             dtype=args.dtype, out_dir=args.out_dir, execution=where,
                              observer=progress(args.quiet), update_page=args.update_docs)
     print(report.text, end="")
     report.raise_for_problems()

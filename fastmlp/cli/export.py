@@ -1,6 +1,6 @@
 """`fastmlp export`: a saved model as ONNX, safetensors or a PyTorch state_dict."""
 from . import add_command
-from .options import existing_file, output_path
+from .options import distinct_files, existing_file, output_path
 
 
 def add_parser(subparsers):
@@ -22,6 +22,7 @@ def run(args):
     from ..export import export
     from ..training import checkpoint
 
+    distinct_files([("OUT", args.out)], [("MODEL.npz", args.model)])
     saved = checkpoint.load(args.model)
     export(saved.model, saved.classes, args.out, saved.scaler)
     print(args.out)

@@ -9,7 +9,7 @@ import argparse
 import os
 from pathlib import Path
 
-from ..errors import EXIT_USAGE
+from ..errors import EXIT_USAGE, FastMLPError
 
 EXIT_BAD_INPUT = EXIT_USAGE
 
@@ -59,6 +59,49 @@ def output_path(text):
     if not os.access(parent, os.W_OK):
         raise argparse.ArgumentTypeError(f"directory {parent} is not writable")
     return path
+
+
+def distinct_files(outputs, inputs=()):
+    """Refuse, in one line, an output that names the same file as another output or as an
+    input, by any spelling (relative or absolute, ./x, through a symlink, a hard link): one
+    would silently replace the other. outputs and inputs are (flag, path or None) pairs."""
+    seen = [(flag, "input", _identities(path)) for flag, path in inputs if path is not None]
+    for flag, path in outputs:
+        if path is None:
+            continue
+        ids = _identities(path)
+        for other, role, other_ids in seen:
+            if ids & other_ids:
+                if role == "input":
+                    raise FastMLPError(f"{flag} {path} is the {other} file: writing it would "
+                                       f"replace what the command reads; write elsewhere")
+                raise FastMLPError(f"{other} and {flag} both name {path}: one would replace "
+                                   f"the other; give each its own file")
+        seen.append((flag, "output", ids))
+
+
+def _identities(path):
+    """What names a file whatever the spelling: its resolved path, and its device and inode
+    when it exists (a hard link has another path)."""
+    path = Path(path)
+    ids = {("path", str(path.resolve()))}
+    try:
+        stat = path.stat()
+        ids.add(("inode", stat.st_dev, stat.st_ino))
+    except OSError:
+        pass
+    return ids
+
+
+def free_name(path):
+    """`path`, or the first of path-2, path-3, ... (before the suffix) that names no file: a
+    default output name two runs in one directory would otherwise share."""
+    path = Path(path)
+    candidate, n = path, 1
+    while candidate.exists() or candidate.is_symlink():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
 
 
 def memory_size(text):

@@ -2,7 +2,7 @@
 history in (training/histories.py)."""
 from ..atomic import write_atomically
 from . import add_command
-from .options import existing_file, output_path
+from .options import distinct_files, existing_file, output_path
 
 
 def add_parser(subparsers):
@@ -18,5 +18,6 @@ def run(args):
     from ..plots import curves_png
     from ..training.histories import read_history
 
+    distinct_files([("--output", args.output)], [("RUN.json", args.run)])
     history = read_history(args.run)
     write_atomically(args.output, curves_png(history, str(args.run)))

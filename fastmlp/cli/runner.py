@@ -2,6 +2,7 @@
 the progress bars that show a grid as it runs (grids.executor.Observer)."""
 import sys
 
+from ..grids.address import DEFAULT_TIMEOUT
 from .options import at_least
 from .progress import epoch_bar, percent, run_bar
 
@@ -17,6 +18,10 @@ def add_execution_options(parser):
     where.add_argument("--scheduler-file", default=None, metavar="FILE",
                        help="run on the existing Dask cluster that wrote FILE "
                             "(dask scheduler --scheduler-file FILE)")
+    parser.add_argument("--scheduler-timeout", type=float, default=DEFAULT_TIMEOUT,
+                        metavar="SECONDS",
+                        help="how long an existing scheduler has to answer before the command "
+                             "gives up (default: %(default)g)")
     parser.add_argument("--fresh", action="store_true",
                         help="run every run again, replacing the records of earlier commands "
                              "(default: finished runs recorded in OUT_DIR/runs are read back)")
@@ -31,7 +36,8 @@ def execution(args):
 
     return Execution(workers=args.workers, threads=args.threads, scheduler=args.scheduler,
                      scheduler_file=args.scheduler_file, data_dir=args.data_dir,
-                     fresh=args.fresh, dashboard=args.dashboard)
+                     fresh=args.fresh, dashboard=args.dashboard,
+                     scheduler_timeout=args.scheduler_timeout)
 
 
 def progress(quiet):

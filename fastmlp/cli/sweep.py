@@ -38,6 +38,7 @@ def run(args):
     from ..grids.orchestration import points_per_rung, run_sweep
     from ..grids.sweep import load_sweep
 
+    where = execution(args)  # the flags checked before the file is read
     sweep = load_sweep(args.spec)
     if args.dry_run:
         for point in sweep.points:
@@ -48,7 +49,7 @@ def run(args):
             print(f"successive halving: rungs at {', '.join(map(str, sweep.halving.rungs))} "
                   f"epochs, points per rung {', '.join(map(str, points_per_rung(sweep)))}")
         return
-    report = run_sweep(sweep, out_dir=args.out_dir, execution=execution(args),
+    report = run_sweep(sweep, out_dir=args.out_dir, execution=where,
                        observer=progress(args.quiet))
     sys.stdout.write(report.text)
     report.raise_for_problems()

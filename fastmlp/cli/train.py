@@ -13,7 +13,16 @@ from ..presets import MEASURED, PRESETS
 from ..runtime.versions import fastmlp_version
 from ..settings import CONFIG_SETTINGS, RUN_SETTINGS
 from . import add_command
-from .options import add_quiet, add_setting, at_least, existing_file, memory_size, output_path
+from .options import (
+    add_quiet,
+    add_setting,
+    at_least,
+    distinct_files,
+    existing_file,
+    free_name,
+    memory_size,
+    output_path,
+)
 from .progress import epoch_bar, percent
 
 # Where Ctrl-C leaves the checkpoint of a run that has no --save file.
@@ -160,21 +169,42 @@ def refuse_oversized(config, options, max_memory, dry_run):
         raise
 
 
+def _resume_words(args, out, max_memory):
+    """What the command that resumes an interrupted run needs beside the checkpoint and the
+    run options: the outputs and limits this command was given."""
+    words = []
+    for flag, value in (("--out", out), ("--checkpoint-every",
+                                         getattr(args, "checkpoint_every", None)),
+                        ("--max-memory", max_memory)):
+        if value:
+            words += [flag, str(value)]
+    return words + (["--quiet"] if getattr(args, "quiet", False) else [])
+
+
 def run(args):
     from ..data.load import load_dataset_for
 
     config, options, resume = configure(args)
+    # A resumed run goes on writing to its checkpoint unless --save names another file.
+    save = getattr(args, "save", None) or (args.resume if resume is not None else None)
+    out = getattr(args, "out", None)
+    distinct_files([("--out", out), ("--save", save)], [("--data", config.data)])
+    distinct_files([("--out", out)], [("--resume", getattr(args, "resume", None))])
     max_memory = getattr(args, "max_memory", None)
     if config.data is not None:
         refuse_oversized(config, options, max_memory, getattr(args, "dry_run", False))
     # Decompressing and checksumming the data releases the GIL, so it overlaps with importing
     # numba and loading the cached kernels: start-up is the longer of the two, not their sum.
     # The data starts first: the thread check below imports numba.
-    with ThreadPoolExecutor(1) as pool:
+    # Not `with`: a Ctrl-C or an error here must not wait for the data to finish loading.
+    pool = ThreadPoolExecutor(1)
+    try:
         loading = pool.submit(load_dataset_for, config, options.data_dir)
         note_thread_clamp(options.threads)
         from ..training.loop import train  # imports numba and loads the kernels
         dataset = loading.result()  # before the progress bar, so a data error prints alone
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     if getattr(args, "dry_run", False):
         from ..training.dry_run import dry_run
         text, refusal = dry_run(config, options, dataset, max_memory)
@@ -188,8 +218,6 @@ def run(args):
     note = bfloat16_note(plan)
     if note:
         print(f"fastmlp: note: {note}", file=sys.stderr)
-    # A resumed run goes on writing to its checkpoint unless --save names another file.
-    save = getattr(args, "save", None) or (args.resume if resume is not None else None)
     done = len(resume.history) if resume is not None else 0
     with epoch_bar(config.epochs, getattr(args, "quiet", False), initial=done) as bar:
         def on_epoch(stats):
@@ -200,9 +228,9 @@ def run(args):
 
         result = train(config, dataset, on_epoch, options=options, save_path=save,
                        checkpoint_every=getattr(args, "checkpoint_every", 0), resume=resume,
-                       interrupt_path=save or INTERRUPT_PATH, max_memory=max_memory, plan=plan)
+                       interrupt_path=save or free_name(INTERRUPT_PATH), max_memory=max_memory,
+                       plan=plan, resume_words=_resume_words(args, out, max_memory))
     print(summary_line(result))
-    out = getattr(args, "out", None)
     if out is not None:
         if out.suffix.lower() == ".csv":
             text = result.to_csv()

@@ -5,6 +5,7 @@ data a saved model was trained on, from its record.
 The dataset abstraction itself (Dataset, Split, the seeded split) is in dataset.py."""
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -96,16 +97,38 @@ def download_dataset(
     Mirrors are tried in order for each file; a file is written (atomically) only once the
     SHA-256 of its uncompressed content matches the registry.
     """
-    import urllib.request  # only here: importing it would slow every other command's start-up
-    from http.client import HTTPException
-
     spec = dataset_spec(name)
     mirrors = spec.mirrors if mirrors is None else tuple(mirrors)
     dest = Path(dest_root if dest_root is not None else cache_dir()) / name
+    with _directory_kept_if_filled(dest):
+        _download_files(spec, name, dest, mirrors)
+    return dest
+
+
+@contextmanager
+def _directory_kept_if_filled(dest):
+    """`dest` created with its missing parents; when what runs inside fails (or Ctrl-C stops
+    it), those of them still empty are removed: a failed download leaves no empty folders."""
+    made = [p for p in (dest, *dest.parents) if not p.exists()]  # the deepest first
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DataError(f"cannot create {dest}: {e.strerror or e}") from None
+    try:
+        yield
+    except BaseException:
+        for directory in made:
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (a file was written), or not ours to remove
+                break
+        raise
+
+
+def _download_files(spec, name, dest, mirrors):
+    import urllib.request  # only here: importing it would slow every other command's start-up
+    from http.client import HTTPException
+
     for file in FILES:
         gz_name = file + ".gz"
         failures = []
@@ -125,7 +148,6 @@ def download_dataset(
                 f"{name}: could not download {gz_name} ({'; '.join(failures) or 'no mirrors'}); "
                 f"copy the four .gz files into {dest} by hand"
             )
-    return dest
 
 
 def load_dataset(

@@ -11,6 +11,7 @@ travels: a task is a Job (a frozen TrainConfig) and its result a record of a few
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -20,14 +21,17 @@ import distributed
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..errors import FastMLPError
+from .address import DEFAULT_TIMEOUT, scheduler_address, scheduler_file_address
 from .runs import Interrupts, lost_record, run_job
 
 EPOCH_TOPIC = "fastmlp-epoch"
 # At most two epoch events a second per run: a [10] run's epochs take tens of milliseconds,
 # and one event each would crowd the scheduler.
 EPOCH_EVENT_SECONDS = 0.5
-CONNECT_TIMEOUT = "20s"
+# Beyond a connection's timeout, how long to let Dask report its own error before giving up.
+GRACE_SECONDS = 1
 LOOPBACK_ANY_PORT = "127.0.0.1:0"
+TRACKER_QUIET = "ignore::UserWarning:multiprocessing.resource_tracker"
 # Dask's housekeeping, slowed down for the embedded cluster: its event loops (scheduler, nannies
 # and client in this process) would otherwise take CPU from the runs. Work stealing has nothing
 # to do: no more tasks are in flight than worker threads. The workers' statistical profiler is
@@ -58,20 +62,16 @@ def thread_environment(threads):
 
 
 @contextmanager
-def connect(workers, threads, scheduler=None, scheduler_file=None, dashboard=False):
+def connect(workers, threads, scheduler=None, scheduler_file=None, dashboard=False,
+            timeout=DEFAULT_TIMEOUT):
     """A distributed.Client: to the scheduler at `scheduler` (address) or in `scheduler_file`,
-    or to an embedded LocalCluster of `workers` single-task worker processes whose runs use
-    `threads` BLAS and numba threads each. Closed (and the cluster shut down) on exit."""
+    answering within `timeout` seconds, or to an embedded LocalCluster of `workers` single-task
+    worker processes whose runs use `threads` BLAS and numba threads each. Closed (and the
+    cluster shut down) on exit."""
     if scheduler is not None or scheduler_file is not None:
-        try:
-            with dask.config.set({"distributed.comm.timeouts.connect": CONNECT_TIMEOUT}):
-                client = distributed.Client(scheduler, scheduler_file=scheduler_file,
-                                            timeout=CONNECT_TIMEOUT)
-        except (OSError, TimeoutError) as e:
-            where = scheduler or scheduler_file
-            raise FastMLPError(f"cannot reach the Dask scheduler ({where}): "
-                               f"{' '.join(str(e).split())}") from None
-        with client:
+        address = (scheduler_address(scheduler) if scheduler is not None else
+                   scheduler_file_address(scheduler_file))
+        with _reach(address, timeout) as client:
             yield client
         return
     if dashboard:
@@ -80,6 +80,11 @@ def connect(workers, threads, scheduler=None, scheduler_file=None, dashboard=Fal
         except ImportError:
             raise FastMLPError("--dashboard needs bokeh: pip install 'fastmlp[dashboard]'"
                                ) from None
+    # multiprocessing's resource tracker (a process of its own, started with this one's -W
+    # options) warns of the semaphores of a cluster whose start-up a Ctrl-C cut short, after
+    # the command's one line: the process is ending, nothing is leaked.
+    if TRACKER_QUIET not in sys.warnoptions:
+        sys.warnoptions.append(TRACKER_QUIET)
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}),
                **MALLOC_ENVIRONMENT, **thread_environment(threads)}
     saved = os.environ.copy()  # the nannies (in this process) write environ into ours
@@ -109,6 +114,41 @@ class _IgnoreSigint(WorkerPlugin):
     def setup(self, worker):
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _reach(address, timeout):
+    """A Client of the scheduler at `address`, or FastMLPError within `timeout` seconds (and a
+    little more). Dask's own timeout does not bound every peer (one that accepts and stays
+    silent, or answers in another protocol, can hold the handshake for minutes), so the
+    connection is made in a thread this one stops waiting for; a client that arrives after
+    that is closed there."""
+    outcome, lock = {}, threading.Lock()
+
+    def attempt():
+        try:
+            with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+                client = distributed.Client(address, timeout=f"{timeout}s")
+        except Exception as e:  # whatever Dask makes of a peer that is no scheduler
+            outcome["error"] = e
+            return
+        with lock:
+            outcome["client"] = client
+            late = outcome.get("abandoned", False)
+        if late:
+            client.close()
+
+    thread = threading.Thread(target=attempt, name="fastmlp-connect", daemon=True)
+    thread.start()
+    thread.join(timeout + GRACE_SECONDS)
+    with lock:
+        outcome["abandoned"] = True
+        if "client" in outcome:
+            return outcome["client"]
+    error = outcome.get("error")
+    why = (f"no answer as a Dask scheduler within {timeout:g} s" if error is None else
+           " ".join(str(error).split()) or type(error).__name__)
+    raise FastMLPError(f"cannot reach the Dask scheduler at {address}: {why} "
+                       f"(--scheduler-timeout sets the wait)")
 
 
 def workers_threads(client):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..errors import RunsFailed, TrainingInterrupted
 from ..runtime.threads import default_threads
 from ..settings import RunOptions
+from .address import DEFAULT_TIMEOUT, connect_timeout, scheduler_address
 
 
 class Observer:
@@ -45,7 +46,8 @@ class Execution:
     by the threads); scheduler / scheduler_file: an existing Dask cluster instead; threads: BLAS
     and numba threads per run (None: 1 on a cluster, every core in this process); fresh: run
     every run again instead of reading back the records of earlier commands; dashboard: serve
-    the embedded cluster's dashboard."""
+    the embedded cluster's dashboard; scheduler_timeout: seconds an existing scheduler has to
+    answer."""
     workers: int | None = None
     threads: int | None = None
     scheduler: str | None = None
@@ -53,6 +55,13 @@ class Execution:
     data_dir: str | None = None
     fresh: bool = False
     dashboard: bool = False
+    scheduler_timeout: float = DEFAULT_TIMEOUT
+
+    def __post_init__(self):
+        # Checked here, before any run or connection, for the command line and Python alike.
+        if self.scheduler is not None:
+            object.__setattr__(self, "scheduler", scheduler_address(self.scheduler))
+        object.__setattr__(self, "scheduler_timeout", connect_timeout(self.scheduler_timeout))
 
     @property
     def on_cluster(self):
@@ -131,7 +140,7 @@ class Executor:
             e = self.execution
             self._client = self._stack.enter_context(connect(
                 self.cluster["workers"], self.cluster["threads"], e.scheduler,
-                e.scheduler_file, e.dashboard))
+                e.scheduler_file, e.dashboard, e.scheduler_timeout))
             if e.dashboard and self._client.dashboard_link:
                 self.observer.note(f"dashboard at {self._client.dashboard_link}")
             self.cluster["workers"] = workers_threads(self._client)

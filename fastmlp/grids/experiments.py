@@ -17,6 +17,9 @@ from ..settings import BY_NAME, CONFIG_SETTINGS, Invalid, TrainConfig
 
 SHIPPED_GRID = "experiments.toml"  # package data beside this module
 REPORTED_METRICS = ("val_acc", "test_acc", "train_acc")  # final-epoch figures a document may report
+# The most runs one grid or sweep may hold (each is a job in memory and a record on disk), and
+# the most values one swept axis may take: a billion is a typo, refused before it is listed.
+MAX_RUNS = 100_000
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,14 @@ def shipped_grid_path():
     return Path(str(resources.files("fastmlp") / SHIPPED_GRID))
 
 
+def check_runs(where, points, seeds, what="points"):
+    """Refuse `points` x `seeds` runs beyond MAX_RUNS, counted before any is listed."""
+    if points * seeds > MAX_RUNS:
+        raise FastMLPError(f"{where}: {points:,} {what} x {seeds:,} seeds = "
+                           f"{points * seeds:,} runs; at most {MAX_RUNS:,} in one grid: "
+                           f"fewer seeds or a smaller space")
+
+
 def load_grid(path=None):
     """Read and check a grid file (the shipped one by default); every problem is a one-line
     FastMLPError that names the file and the experiment."""
@@ -182,7 +193,9 @@ def load_grid(path=None):
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise FastMLPError(f"{path}: experiment {twice[0]!r} is defined more than once")
-    return Grid(str(path), top.get("seeds", 3), tuple(experiments))
+    seeds = top.get("seeds", 3)
+    check_runs(f"{path}: seeds", len(experiments), seeds, "experiments")
+    return Grid(str(path), seeds, tuple(experiments))
 
 
 def select(grid, only=None, epochs=None, dtype=None):

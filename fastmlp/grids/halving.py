@@ -99,13 +99,35 @@ def rung_jobs(points, seeds, halving, rung):
     return jobs
 
 
-def with_checkpoints(jobs, store, done):
+def with_checkpoints(jobs, store, done, note=lambda text: None):
     """The jobs, those whose key is not in `done` with the checkpoint their previous rung
-    stopped at, when the store has it (else they train from scratch: the same numbers)."""
+    stopped at, when the store has it whole (else they train from scratch: the same numbers;
+    note(text) says so of a damaged one)."""
     return [job if job.key in done or not job.start else
-            dataclasses.replace(job, checkpoint=store.read_checkpoint(_key(job.config,
-                                                                           job.start)))
+            dataclasses.replace(job, checkpoint=_checkpoint(store, job, note))
             for job in jobs]
+
+
+def _checkpoint(store, job, note):
+    """The bytes of the checkpoint `job` goes on from, or None when it is missing or is not
+    that run's at that epoch (truncated, garbage, another format, another run's): a damaged
+    checkpoint is a missing one, never a rung that fails on every rerun."""
+    from ..training import checkpoint
+
+    key = _key(job.config, job.start)
+    data = store.read_checkpoint(key)
+    if data is None:
+        return None
+    try:
+        found = checkpoint.loads(data, str(store.checkpoint_path(key)))
+        if found.config != job.config or len(found.history) != job.start or not found.state:
+            raise FastMLPError(f"{store.checkpoint_path(key)}: another run's checkpoint")
+    except Exception as e:  # whatever a damaged file makes the loader raise
+        why = str(e) if isinstance(e, FastMLPError) else f"{store.checkpoint_path(key)}: " \
+            f"{type(e).__name__}"
+        note(f"note: {' '.join(why.split())}; that run starts again from epoch 0")
+        return None
+    return data
 
 
 def _score(point, seeds, jobs, records, metric):

@@ -17,7 +17,7 @@ from ..errors import FastMLPError
 from ..runtime.threads import default_threads
 from . import leaderboard, report
 from .executor import Execution, Executor, Observer, Outcome
-from .experiments import load_grid, select
+from .experiments import check_runs, load_grid, select
 from .halving import furthest, promote, rung_jobs, with_checkpoints
 from .records import RecordStore
 from .runs import plan_jobs, runs_from_records
@@ -55,7 +55,11 @@ def run_experiments(grid=None, *, seeds=None, only=None, epochs=None, dtype=None
     page = None if update_page is None else report.read_page(update_page)
     command = command or shlex.join(_experiments_words(grid, seeds, epochs, dtype,
                                                        execution.threads, only))
-    seeds = seeds or loaded.seeds
+    if seeds is None:
+        seeds = loaded.seeds
+    elif not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise FastMLPError(f"seeds must be an integer >= 1, got {seeds!r}")
+    check_runs("--seeds", len(chosen), seeds, "experiments")
     observer = observer or Observer()
     store, plot = _prepare(execution, out_dir, observer)
     with Executor(execution, store, observer) as executor:
@@ -144,7 +148,7 @@ def _halve(sweep, executor, store, observer):
         observer.note(f"rung {rung + 1} of {len(halving.rungs)}: {len(points)} points to "
                       f"epoch {epochs}")
         done = set() if executor.execution.fresh else set(store.finished([j.key for j in jobs]))
-        outcome = executor.run(with_checkpoints(jobs, store, done))
+        outcome = executor.run(with_checkpoints(jobs, store, done, observer.note))
         records.update(outcome.records)
         failed += outcome.failed
         resumed += outcome.resumed

@@ -90,6 +90,27 @@ class RecordedResult:
         return self.data
 
 
+def _readable(record):
+    """Whether an "ok" record holds what the reports read of it (an edited or damaged one may
+    not): such a record is run again, as a missing one is, not a traceback in the report."""
+    def number(value):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    try:
+        result = RecordedResult(record["result"])
+        history = result.history
+        best = result.data["summary"]["best_epoch"]
+        return (isinstance(best, int) and 1 <= best <= len(history)
+                and all(number(v) for stats in history
+                        for k, v in dataclasses.asdict(stats).items()
+                        if not (k == "test_acc" and v is None))
+                and number(result.n_train) and number(result.wall_seconds)
+                and all(isinstance(record[k], int) and record[k] >= 0
+                        for k in ("n_val", "n_test")))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+
+
 class RecordStore:
     """The records of one output directory (DIR/runs/KEY.json)."""
 
@@ -133,6 +154,8 @@ class RecordStore:
                 self.stale[key] = f"record format {record.get('format')}, not {FORMAT}"
             elif made_by != current:
                 self.stale[key] = f"made by fastmlp {made_by}, this is {current}"
+            elif not _readable(record):
+                self.stale[key] = "damaged (fields missing or of the wrong type)"
             else:
                 found[key] = record
         return found

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import FastMLPError
 from ..settings import BY_NAME, Integer, TrainConfig
-from .experiments import RUN_KEYS, Experiment, resolve_data
+from .experiments import MAX_RUNS, RUN_KEYS, Experiment, check_runs, resolve_data
 from .halving import load_halving
 
 # name -> whether a higher value is better. Never the test accuracy: validation chooses.
@@ -49,13 +49,25 @@ class Axis:
     def log(self):
         return self.kind in ("log_range", "log_uniform")
 
+    @property
+    def count(self):
+        """How many values the axis enumerates (None for a drawn one), without listing them."""
+        if self.kind == "list":
+            return len(self.values)
+        if self.kind in DRAWN:
+            return None
+        low, high, n = self.values
+        if self.kind == "range":  # low, low + step, ... up to high, inclusive
+            steps = (high - low) / n
+            return int(math.floor(steps + 1e-9)) + 1 if steps < MAX_RUNS else MAX_RUNS + 1
+        return int(n)
+
     def enumerate(self):
         if self.kind == "list":
             return list(self.values)
         low, high, n = self.values
-        if self.kind == "range":  # low, low + step, ... up to high, inclusive
-            count = int(math.floor((high - low) / n + 1e-9)) + 1
-            return [self._typed(low + i * n) for i in range(count)]
+        if self.kind == "range":
+            return [self._typed(low + i * n) for i in range(self.count)]
         return [self._typed(v) for v in np.geomspace(low, high, int(n)).tolist()]
 
     def draw(self, rng):
@@ -129,7 +141,18 @@ def _axis(path, name, value, search):
         _fail(path, f"{where}: {kind}'s third number must be > 0, got {bounds[2]!r}")
     if kind == "log_range" and (not isinstance(bounds[2], int) or bounds[2] < 2):
         _fail(path, f"{where}: log_range's count must be an integer >= 2, got {bounds[2]!r}")
-    return Axis(name, kind, tuple(bounds))
+    axis = Axis(name, kind, tuple(bounds))
+    if (axis.count or 0) > MAX_RUNS:
+        _fail(path, f"{where}: {kind} of more than {MAX_RUNS:,} values; make it coarser")
+    return axis
+
+
+def _count_points(path, axes, search, trials, seeds):
+    """Refuse a sweep of more than MAX_RUNS runs before its points are listed: the product of
+    the axes' lengths (a grid), or the trials (a random search), times the seeds."""
+    if search == "random":
+        return check_runs(f"{path}: trials", trials, seeds)
+    check_runs(f"{path}: [space]", math.prod(axis.count for axis in axes), seeds)
 
 
 def _text(value):
@@ -211,6 +234,7 @@ def load_sweep(path):
     if both:
         _fail(path, f"{both[0]} is both [fixed] and swept in [space]")
     axes = tuple(_axis(path, k, v, search) for k, v in space.items())
+    _count_points(path, axes, search, trials, seeds)
     points = _points(path, fixed, axes, search, trials, random_seed)
     halving = None if "halving" not in data else \
         load_halving(path, data["halving"], points, space)

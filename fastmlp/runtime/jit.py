@@ -119,7 +119,9 @@ def compile_kernel(dispatcher, signature, slp=False):
     try:
         dispatcher.compile(signature)
     finally:
-        dispatcher.disable_compile(True)
+        # As disable_compile(True), which asserts a signature was compiled: a Ctrl-C during
+        # the first compilation must unwind as itself, not as that AssertionError.
+        dispatcher._can_compile = False
         numba.config.SLP_VECTORIZE = previous
 
 

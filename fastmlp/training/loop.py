@@ -1,6 +1,7 @@
 """A run from start to end: the epoch loop around a Session (session.py), with checkpoints,
 resuming, the halving's rungs, Ctrl-C and SIGTERM, and the TrainResult it returns."""
 import os
+import shlex
 import signal
 import tempfile
 import threading
@@ -13,7 +14,7 @@ import numpy as np
 from ..data.load import load_dataset_for
 from ..errors import OutputFailed, TrainingInterrupted
 from ..runtime.threads import thread_limits, threads_in_force
-from ..settings import RunOptions, TrainConfig
+from ..settings import RUN_SETTINGS, RunOptions, TrainConfig, to_flags
 from .plan import check_data_fits
 from .session import Session
 
@@ -43,7 +44,7 @@ def _stop_on_signals(trainer, handle=True):
 
 def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=None,
           checkpoint_every=0, resume=None, interrupt_path=None, max_memory=None,
-          stop_after=None, handle_signals=True, plan=None, initial=None):
+          stop_after=None, handle_signals=True, plan=None, initial=None, resume_words=()):
     """Train an MLP as `config` says and return a TrainResult.
 
     dataset: from fastmlp.load_dataset (its test split may be None); loaded from config
@@ -61,7 +62,8 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     checkpoint is written, as a straight run measures it only at its end.
     SIGINT/SIGTERM stop training after the current step with TrainingInterrupted, having
     written a resumable checkpoint to interrupt_path (default: save_path) when there is one
-    (unless handle_signals is False: a grid's loop handles them itself).
+    (unless handle_signals is False: a grid's loop handles them itself); its message ends with
+    the command that resumes, with the run options and `resume_words` (the caller's outputs).
     A diverging run (stopping.diverged) stops with Diverged. A run that would need more
     memory than is available or `max_memory` bytes is refused with OutOfMemory (plan.py);
     `plan` is plan_for(config, dataset) when the caller has made it already (choosing the fast
@@ -76,6 +78,11 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     session = Session(config, dataset, options, max_memory, resume, plan, initial)
     config, trainer = session.config, session.trainer
 
+    def command(path):
+        """The command that resumes from `path`, as the user can paste it into a shell."""
+        return shlex.join(["fastmlp", "train", "--resume", str(path),
+                           *to_flags(options, RUN_SETTINGS), *resume_words])
+
     def stop(epoch):
         path = interrupt_path or save_path
         where = f"during epoch {epoch}" if trainer.position else f"after epoch {epoch}"
@@ -86,13 +93,13 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                                       signum=signum)
         failed = ""
         try:
-            write_kept(session, path)
+            write_kept(session, path, command)
         except OutputFailed as e:
             if e.kept is None:
                 raise
             failed, path = f"cannot write {e.path}; ", e.kept
         raise TrainingInterrupted(f"{what} {where}; {failed}checkpoint written to {path}; "
-                                  f"resume with: fastmlp train --resume {path}", path, signum)
+                                  f"resume with: {command(path)}", path, signum)
 
     # Overflow shows up as a non-finite loss, which ends the run with a clear message; numpy's
     # warnings from inside the matmuls would only repeat it less clearly.
@@ -107,7 +114,7 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
             if stats is None:
                 stop(epoch)
             if save_path is not None and checkpoint_every and epoch % checkpoint_every == 0:
-                write_kept(session, save_path)
+                write_kept(session, save_path, command)
             if on_epoch is not None:
                 on_epoch(stats)
             if session.early.stop:
@@ -116,17 +123,18 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
                 stop(epoch)
         rung = last < config.epochs and save_path is not None
         if rung:
-            write_kept(session, save_path)
+            write_kept(session, save_path, command)
         result = session.finish(started, in_force)
     if save_path is not None and not rung:
-        write_kept(session, save_path)
+        write_kept(session, save_path, command)
     return result
 
 
-def write_kept(session, path):
+def write_kept(session, path, command):
     """Write the run's checkpoint to `path`; when that fails (a full disk, a vanished
     directory), write it to a file in another directory so the trained model is not lost, and
-    raise OutputFailed saying where it is (its `kept`; None when every place failed)."""
+    raise OutputFailed saying where it is (its `kept`; None when every place failed) and, when
+    epochs remain, the `command(kept)` that resumes from it."""
     try:
         session.write(path)
         return
@@ -142,7 +150,7 @@ def write_kept(session, path):
         except OutputFailed:
             continue
         done, epochs = session.epochs_done, session.config.epochs
-        more = (f"; training stopped there: resume with: fastmlp train --resume {kept}"
+        more = (f"; training stopped there: resume with: {command(kept)}"
                 if done < epochs and not session.early.stop else "")
         error = OutputFailed(f"{failure}; the model after epoch {done} was written to {kept} "
                              f"instead (move it where it belongs){previous}{more}")

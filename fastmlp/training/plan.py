@@ -7,6 +7,7 @@ The byte counts come from the same layout code the engine allocates with (model.
 workspace.buffer_shapes, the optimizers' state names, the path's copies), so a change there
 changes the plan too.
 """
+import math
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from ..engine.elastic import elastic_on
 from ..engine.model import flat_length, training_flops
 from ..engine.optim import OPTIMIZERS
 from ..engine.workspace import EVAL_ROWS, buffer_bytes, buffer_shapes
-from ..errors import OutOfMemory
+from ..errors import FastMLPError, OutOfMemory
 from ..fastpath.choose import choose
 from ..fastpath.plain import PlainPath
 from ..precisions import is_mixed, parameter_dtype
@@ -179,6 +180,22 @@ def _chunks(n):
     return {min(EVAL_ROWS, n), n % EVAL_ROWS} - {0} if n else set()
 
 
+def check_augmentation(config, features):
+    """Shifts, affine transforms and elastic distortions move square pictures: refuse them for
+    other samples, and a shift of half the side or more (it moves the picture out of its frame:
+    noise to learn)."""
+    affine = affine_on(config.augment_rotate, config.augment_scale, config.augment_shear)
+    if not (config.augment_shift or affine or elastic_on(config.augment_elastic)):
+        return
+    side = math.isqrt(features)
+    if side ** 2 != features:
+        raise FastMLPError(f"shift, affine and elastic augmentation need square images, but "
+                           f"samples have {features} features")
+    if 2 * config.augment_shift >= side:
+        raise FastMLPError(f"augment_shift {config.augment_shift} moves a {side}x{side} image "
+                           f"out of its frame; use at most {(side - 1) // 2}")
+
+
 def plan_for(config, dataset, plain=False, options=None, gemm=None):
     """The Plan of training `config` on a loaded data.load.Dataset with RunOptions `options`:
     its fast path (plain=True: the plain path, which the tests compare the others with) and
@@ -186,6 +203,7 @@ def plan_for(config, dataset, plain=False, options=None, gemm=None):
     (engine.gemm.choose; `gemm`: a choice made before, as a checkpoint keeps it)."""
     options = options or RunOptions()
     x, y = dataset.train.x, dataset.train.y
+    check_augmentation(config, x.shape[1])
     rows, in_place = batching(config, len(y))
     sizes = (x.shape[1], *config.layers, dataset.n_classes)
     mixed = is_mixed(config.dtype)

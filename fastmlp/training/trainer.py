@@ -14,7 +14,6 @@ from ..engine.model import MLP
 from ..engine.optim import make_optimizer
 from ..engine.schedule import Schedule
 from ..engine.workspace import Workspace
-from ..errors import FastMLPError
 from ..fastpath.plain import evaluator as plain_evaluator
 from ..runtime.jit import ready
 from ..runtime.threads import kernel_threads
@@ -51,9 +50,6 @@ class Trainer:
         elastic = ((float(config.augment_elastic), float(config.augment_elastic_sigma))
                    if elastic_on(config.augment_elastic) else None)
         side = math.isqrt(x.shape[1])
-        if (config.augment_shift or affine or elastic) and side ** 2 != x.shape[1]:
-            raise FastMLPError(f"shift, affine and elastic augmentation need square images, "
-                               f"but samples have {x.shape[1]} features")
         self.averaged = None
         if self.ema:
             ready(model.dtype, "ema_update")

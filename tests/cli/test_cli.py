@@ -96,10 +96,10 @@ def test_help_lists_the_options():
 
 
 def test_the_process_ends_with_the_status_of_main_and_its_output_flushed():
-    """The command ends its process without the interpreter's teardown (cli.exit_now: that
+    """The command ends its process without the interpreter's teardown (exit_now: that
     took 0.5 s after a run that trained); what it wrote but had not flushed (a pipe is block
     buffered) still arrives, and the exit status is main's."""
-    code = ("import sys; from fastmlp.cli import exit_now; print('out', end=''); "
+    code = ("import sys; from fastmlp.runtime.exit import exit_now; print('out', end=''); "
             "sys.stderr.write('err'); exit_now(3)")
     buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

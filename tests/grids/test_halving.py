@@ -143,3 +143,12 @@ def test_a_halving_sweep_keeps_the_best_resumes_bit_for_bit_and_is_read_back(
     def scores(text):  # the table without its wall times
         return [line.rsplit("|", 2)[0] for line in text.splitlines() if line.startswith("| ")]
     assert scores(again) == scores(stdout)
+    # A damaged rung checkpoint is a missing one: the run starts again from epoch 0, with a
+    # note, and ends with the same history, on this rerun and every later one.
+    (out / "checkpoints" / f"{lost}-e2.npz").write_bytes(b"PK\x03\x04 truncated")
+    (out / "runs" / f"{lost}.json").unlink()
+    status, _, stderr = sweep_cli(capsys, spec, out, data_dir)
+    assert status == 0, stderr
+    assert f"{lost}-e2.npz" in stderr and "starts again from epoch 0" in stderr
+    redone = records_by_key(out)[lost]
+    assert numbers(redone["result"]["history"]) == numbers(found[lost]["result"]["history"])
