@@ -4,6 +4,8 @@ their EXIF orientation, transparent parts shown over a background the ink stands
 multi-page file. Every picture fastmlp reads (`predict`, folder datasets) is opened here, so
 that one set of checks refuses, in one line, what is no picture, is damaged, or is larger than
 MAX_PIXELS (judged from its header, before anything is decoded). Needs Pillow."""
+import os
+import sys
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,12 +56,31 @@ def opened(path):
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path}: a directory, not a picture")
-    # Pillow's warnings (odd EXIF or TIFF tags, its size limit) are no business of the user's:
-    # what matters is said in one line, or the picture is read.
-    with warnings.catch_warnings():
+    # Pillow's warnings (odd EXIF or TIFF tags, its size limit) and what libtiff prints to
+    # stderr about a damaged TIFF are no business of the user's: what matters is said in one
+    # line, or the picture is read.
+    with warnings.catch_warnings(), _stderr_silenced():
         warnings.simplefilter("ignore")
         with _checked(Image, path) as image:
             yield image
+
+
+@contextmanager
+def _stderr_silenced():
+    """File descriptor 2 sent to /dev/null for the block (C libraries write to it directly)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no stderr at all: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @contextmanager
