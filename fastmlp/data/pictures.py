@@ -56,6 +56,8 @@ def opened(path):
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path}: a directory, not a picture")
+    if path.exists() and not path.is_file():  # reading it might never end
+        raise DataError(f"{path}: not a regular file (a device or a pipe), not a picture")
     # Pillow's warnings (odd EXIF or TIFF tags, its size limit) and what libtiff prints to
     # stderr about a damaged TIFF are no business of the user's: what matters is said in one
     # line, or the picture is read.

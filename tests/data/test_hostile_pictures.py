@@ -2,6 +2,7 @@
 looking at it sees it, or refused in one line, quickly, with nothing written, whether it comes
 through `fastmlp predict` or a folder dataset."""
 import io
+import os
 import struct
 import time
 import zlib
@@ -141,6 +142,17 @@ def test_hostile_pictures_are_one_line_quickly(tmp_path, name):
     assert [p.name for p in tmp_path.iterdir()] == ["picture.png"]
 
 
+def test_libtiffs_own_complaints_are_not_printed(tmp_path, capfd):
+    """Found by the fuzz run: libtiff writes to stderr itself about a damaged LZW strip."""
+    path = tmp_path / "damaged.tif"
+    path.write_bytes(saved(levels(UPRIGHT), ".tif", compression="tiff_lzw")[:-40])
+    try:
+        read_gray(path)
+    except DataError as error:
+        assert "\n" not in str(error)
+    assert capfd.readouterr().err == ""
+
+
 def test_a_directory_or_a_missing_file_is_one_line(tmp_path):
     raises_one_line(lambda: read_gray(tmp_path), str(tmp_path), "a directory, not a picture")
     raises_one_line(lambda: read_gray(tmp_path / "no.png"), str(tmp_path / "no.png"),
@@ -157,11 +169,14 @@ def model(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("name", ["bomb", "truncated", "text", "empty", "directory", "missing"])
+@pytest.mark.parametrize("name", ["bomb", "truncated", "text", "empty", "directory", "missing",
+                                  "pipe"])
 def test_predict_refuses_in_one_line_and_prints_nothing(tmp_path, model, capsys, name):
     path = tmp_path / "in.png"
     if name == "directory":
         path.mkdir()
+    elif name == "pipe":  # reading it would wait for a writer forever
+        os.mkfifo(path)
     elif name != "missing":
         path.write_bytes(REFUSED[name][0])
     Image.fromarray(UPRIGHT).save(tmp_path / "upright.png")
