@@ -14,7 +14,7 @@ from .data import arrays
 from .data.dataset import Dataset, Split, split_rows
 from .data.scaling import Standardizer
 from .engine import inference
-from .errors import FastMLPError, InputError
+from .errors import FastMLPError, InputError, InputTypeError
 from .precisions import parameter_dtype
 from .settings import IN_MEMORY, SETTINGS, RunOptions, TrainConfig
 from .training import checkpoint
@@ -48,15 +48,16 @@ class MLPClassifier(*BASES):
     verbose (a progress bar of epochs on stderr). The defaults are the table's. Settings are
     checked when fit() builds the run's TrainConfig.
 
-    X: rows of numeric features; uint8 pictures are scaled to [0, 1], other numbers are used as
-    given (or standardised, with standardize=True). y: labels of any classes, integers or
-    strings; classes_ is their sorted set, and predict returns them.
+    X: rows of numeric features; uint8 and uint16 pictures are scaled to [0, 1], other numbers
+    are used as given (or standardised, with standardize=True). y: labels of any classes,
+    integers or strings; classes_ is their sorted set, and predict returns them.
     """
 
     def __init__(self, layers=DEFAULTS["layers"], **params):
         unknown = set(params) - set(PARAMS)
         if unknown:
-            raise TypeError(f"unknown parameters: {', '.join(sorted(unknown))}")
+            raise InputTypeError(f"unknown parameters: {', '.join(sorted(unknown))}; the "
+                                 f"parameters are {', '.join(PARAMS)}")
         self.layers = layers
         for name in PARAMS[1:]:
             setattr(self, name, params.get(name, DEFAULTS[name]))
@@ -88,7 +89,7 @@ class MLPClassifier(*BASES):
     def set_params(self, **params):
         for name, value in params.items():
             if name not in PARAMS:
-                raise ValueError(f"Invalid parameter {name!r} for estimator MLPClassifier; "
+                raise InputError(f"Invalid parameter {name!r} for estimator MLPClassifier; "
                                  f"valid parameters are {', '.join(PARAMS)}")
             setattr(self, name, value)
         return self
@@ -324,8 +325,7 @@ class MLPClassifier(*BASES):
                     (sample_weight < 0).any() or sample_weight.sum() <= 0:
                 raise InputError(f"sample_weight must be {len(y)} finite weights >= 0 that do "
                                  f"not sum to 0, got shape {sample_weight.shape}")
-        right = np.asarray(predicted == y) if (predicted.dtype.kind in "US") == (
-            y.dtype.kind in "US") else np.zeros(len(y), bool)  # strings never equal numbers
+        right = predicted == arrays.comparable(y, self.classes_)
         return float(np.average(right, weights=sample_weight))
 
     def save(self, path):

@@ -25,6 +25,16 @@ def _is_sparse(a):
     return type(a).__module__.startswith("scipy.sparse")
 
 
+def _array(a, name):
+    """a (an array, a list of rows, a DataFrame) as a numpy array, or one line: lists of rows
+    of different lengths are no array."""
+    try:
+        return np.asarray(a)
+    except (ValueError, TypeError) as e:
+        raise InputError(f"{name} cannot be made an array ({str(e).splitlines()[0]}); pass a "
+                         "numpy array, or lists of rows of equal length") from None
+
+
 def features(X, dtype, name="MLPClassifier", n_features=None):
     """X as a C-contiguous float array (n, n_features) of `dtype` (uint8 pictures scaled to
     [0, 1]); with n_features, the count the fitted model expects. The result may be X itself
@@ -34,7 +44,7 @@ def features(X, dtype, name="MLPClassifier", n_features=None):
     if _is_sparse(X):
         raise InputTypeError(f"{name} does not take sparse input: pass a dense array "
                              "(X.toarray())")
-    x = np.asarray(X)
+    x = _array(X, "X")
     if x.ndim != 2:
         raise InputError(f"Expected 2D array, got {x.ndim}D array instead (shape {x.shape}). "
                          "Reshape your data either using array.reshape(-1, 1) if your data has "
@@ -66,15 +76,17 @@ def labels(y, n_samples):
         raise InputError("MLPClassifier requires y to be passed, but the target y is None")
     if _is_sparse(y):
         raise InputTypeError("MLPClassifier does not take a sparse y")
-    y = np.asarray(y)
+    y = _array(y, "y")
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn("A column-vector y was passed when a 1d array was expected. Please change "
                       "the shape of y to (n_samples, ), for example using ravel().",
                       _conversion_warning(), stacklevel=3)
         y = y[:, 0]
     if y.ndim != 1:
+        hint = (": one-hot rows? pass Y.argmax(axis=1)" if y.ndim == 2 and y.size and
+                np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all() else "")
         raise InputError(f"y should be a 1d array, got an array of shape {y.shape} instead "
-                         "(MLPClassifier predicts one class per sample)")
+                         f"(MLPClassifier predicts one class per sample{hint})")
     if len(y) != n_samples:
         raise InputError(f"Found input variables with inconsistent numbers of samples: "
                          f"[{n_samples}, {len(y)}]")
@@ -103,3 +115,17 @@ def fit_classes(y, classes=None):
 def label_indices(y, classes, where="y"):
     """Each label's index in a fitted model's classes; an unknown label is an InputError."""
     return encode(y, classes, where, InputError)
+
+
+def comparable(y, classes):
+    """Checked labels y (`labels`) that can be compared with a model's classes: strings with
+    strings, numbers with numbers (scikit-learn refuses a mix too)."""
+    if (y.dtype.kind in "US") != (np.asarray(classes).dtype.kind in "US") and len(y):
+        raise InputError(f"y holds {_kind(y)}, the model's classes are "
+                         f"{_kind(np.asarray(classes))} ({', '.join(map(str, classes[:5]))}"
+                         f"{', ...' if len(classes) > 5 else ''})")
+    return y
+
+
+def _kind(values):
+    return "strings" if values.dtype.kind in "US" else "numbers"

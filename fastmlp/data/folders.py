@@ -1,14 +1,15 @@
 """A folder of pictures with one subfolder per class (`cats/`, `dogs/`; or `train/<class>/` and
 `test/<class>/` for a test split of its own). Each picture is read as `fastmlp predict` reads
-pictures (Pillow, converted to 8-bit grayscale) and resized to one size: the size given, else
-the first picture's. The class names are the subfolders' names. Needs Pillow."""
+pictures (pictures.py: upright, as a person sees it, 8-bit grayscale) and resized to one size:
+the size given, else the first picture's. The class names are the subfolders' names. Needs
+Pillow."""
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from .images import pillow, read_gray
+from .pictures import picture_size, pillow, read_gray
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLIT_FOLDERS = ("train", "test")
@@ -72,12 +73,7 @@ def first_size(root):
         for d in class_folders(folder):
             files = pictures_in(d)
             if files:
-                image = pillow()
-                try:
-                    with image.open(files[0]) as picture:
-                        return picture.size
-                except (OSError, ValueError) as e:
-                    raise DataError(f"{files[0]}: not a readable image ({e})") from None
+                return picture_size(files[0])
     raise DataError(f"{root}: no PNG or JPEG pictures in its class subfolders")
 
 

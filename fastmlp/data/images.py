@@ -1,13 +1,14 @@
 """Digit pictures (PNG, JPEG, ...) to MNIST-style inputs: 28 x 28 grayscale, white digit on
 black, the digit fitted into a 20 x 20 box and centred by its centre of mass, as the MNIST
-images were made. Needs Pillow (`pip install 'fastmlp[images]'`). `read_inputs` also takes IDX
-files of images, as `fastmlp predict` does."""
+images were made. Needs Pillow (`pip install 'fastmlp[images]'`); the files are read by
+pictures.py. `read_inputs` also takes IDX files of images, as `fastmlp predict` does."""
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError, FastMLPError
+from ..errors import DataError
 from .idx import IdxError, read_idx
+from .pictures import NotAPicture, frames, pillow, read_gray
 
 SIDE, BOX = 28, 20
 # A picture whose gray levels span less than this (of 255) has no ink to read: blank paper, a
@@ -19,18 +20,12 @@ MIN_CONTRAST = 32
 MAX_INK_SHARE = 0.6
 
 
-def pillow():
-    """Pillow's Image module, or one line saying how to install it."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise FastMLPError("reading images needs Pillow: pip install pillow") from None
-    return Image
-
-
 def _ink(gray):
-    """A picture's gray levels as light ink on dark (MNIST's way), as float64."""
-    gray = np.asarray(gray, np.float64)
+    """A picture's gray levels as light ink on dark (MNIST's way): uint8 kept as uint8 (exact,
+    and an eighth of float64's memory for a large photo), anything else as float64."""
+    gray = np.asarray(gray)
+    if gray.dtype != np.uint8:
+        gray = gray.astype(np.float64)
     # MNIST digits are light on dark: a mostly light picture is a dark digit on paper.
     return 255 - gray if np.median(gray) > 127 else gray
 
@@ -73,20 +68,6 @@ def mnist_style(gray):
     return np.clip(out, 0, 255).astype(np.uint8).reshape(-1)
 
 
-def read_gray(path):
-    """An image file's gray levels (2-D uint8)."""
-    Image = pillow()
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            gray = np.asarray(image.convert("L"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a readable image ({e})") from None
-    return gray
-
-
 def read_image(path):
     """An image file to a (784,) uint8 MNIST-style array."""
     return mnist_style(read_gray(path))
@@ -94,21 +75,27 @@ def read_image(path):
 
 def read_inputs(path):
     """(images (n, pixels) uint8, names, problems) from an IDX file of images or from one
-    picture; problems[i] says why image i holds no digit (`problem`), else None. A file that is
-    neither is refused in one line that says why it is not either."""
+    picture (its first frame: the name says so when it has more); problems[i] says why image i
+    holds no digit (`problem`), else None. A file that is neither is refused in one line that
+    says why it is not either; a picture that cannot be read, in the picture's own line."""
     def reason(error):
         return str(error).removeprefix(f"{path}: ")
 
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataError(f"{path}: an empty file (0 bytes), neither a picture nor an IDX file")
     try:
         array = read_idx(path)
     except IdxError as idx_error:
         try:
             gray = read_gray(path)
-        except FastMLPError as image_error:
-            raise FastMLPError(f"{path}: neither an IDX file ({reason(idx_error)}) nor a "
-                               f"picture ({reason(image_error)})") from None
+        except NotAPicture as image_error:
+            raise DataError(f"{path}: neither an IDX file ({reason(idx_error)}) nor a "
+                            f"picture ({reason(image_error)})") from None
+        count = frames(path)
+        name = str(path) if count == 1 else f"{path} (frame 1 of {count})"
         # The original picture is judged, not its 28 x 28 version, which fills a box anyway.
-        return mnist_style(gray)[None, :], [str(path)], [problem(gray)]
+        return mnist_style(gray)[None, :], [name], [problem(gray)]
     if array.ndim == 3:
         names = [f"{path}[{i}]" for i in range(len(array))]
     else:

@@ -38,6 +38,9 @@ def read_for(path, n_features, size=None, label_column=None, digits=True):
     was trained on a registered MNIST-style dataset, whose pictures are checked for a digit to
     classify (images.problem); pictures for other models are classified whatever they hold."""
     path = Path(path)
+    if path.exists() and not (path.is_dir() or path.is_file()):  # reading might never end
+        raise DataError(f"{path}: not a regular file or folder (a device or a pipe); give "
+                        "pictures, IDX, .npz or CSV files, or folders of them")
     if path.is_dir():
         files = idxfiles.roles(path)
         if files is not None:

@@ -1,6 +1,7 @@
-"""How features become the floats a model takes: images (uint8) to [0, 1], anything else as
-given; and, on request, standardisation with the training split's statistics, which a saved
-model keeps so that evaluation, prediction and export scale new inputs the same way."""
+"""How features become the floats a model takes: pictures (uint8, and uint16 for 16-bit ones)
+to [0, 1], anything else as given; and, on request, standardisation with the training split's
+statistics, which a saved model keeps so that evaluation, prediction and export scale new
+inputs the same way."""
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,12 +11,13 @@ from ..errors import DataError
 
 def to_float(x, dtype, where="inputs", error=DataError):
     """Rows of features as a C-contiguous float array of `dtype`: uint8 (pictures, IDX images)
-    divided by 255, other numbers as given. Non-numeric, complex or non-finite values are refused
-    in one line; the input is never modified."""
+    divided by 255, uint16 (16-bit pictures) by 65535, other numbers (other integers too: counts,
+    codes) as given. Non-numeric, complex or non-finite values, and values beyond `dtype`'s range,
+    are refused in one line; the input is never modified."""
     x = np.asarray(x)
-    if x.dtype == np.uint8:
-        # Dividing with dtype= converts each uint8 straight to dtype: no float64 temporary.
-        return np.divide(x, 255, dtype=dtype)
+    if x.dtype.kind == "u" and x.dtype.itemsize <= 2:  # 8- or 16-bit picture levels
+        # Dividing with dtype= converts each level straight to dtype: no float64 temporary.
+        return np.divide(x, 255 if x.dtype.itemsize == 1 else 65535, dtype=dtype)
     if x.dtype.kind == "c":
         raise error(f"{where}: Complex data not supported")
     if x.dtype.kind == "O":
@@ -27,11 +29,18 @@ def to_float(x, dtype, where="inputs", error=DataError):
                         f"{where}: features must be numbers") from None
     elif x.dtype.kind not in "iufb":
         raise error(f"{where}: features must be numbers, got {x.dtype}")
-    x = np.ascontiguousarray(x, dtype=dtype)
+    given = x
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range: said below
+        x = np.ascontiguousarray(x, dtype=dtype)
     if x.dtype.kind == "f" and not np.isfinite(x).all():
-        row, col = np.argwhere(~np.isfinite(x))[0][:2] if x.ndim == 2 else (0, 0)
-        raise error(f"{where}: Input contains NaN or infinity (row {row}, column {col}); "
-                    "fastmlp needs finite features")
+        at = tuple(np.argwhere(~np.isfinite(x))[0])
+        place = f"row {at[0]}, column {at[1]}" if x.ndim == 2 else f"index {list(at)}"
+        if np.isfinite(given[at]):
+            raise error(f"{where}: {given[at]:.4g} at {place} is beyond the range of "
+                        f"{x.dtype} (at most {np.finfo(x.dtype).max:.3g}); scale the features "
+                        "down")
+        raise error(f"{where}: Input contains NaN or infinity ({place}); fastmlp needs "
+                    "finite features")
     return x
 
 

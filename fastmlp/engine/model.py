@@ -88,13 +88,16 @@ class MLP:
     """
 
     def __init__(self, sizes, dtype=np.float32, mixed=False):
-        sizes = tuple(int(s) for s in sizes)
+        sizes = _sizes(sizes)
         if len(sizes) < 2 or min(sizes) < 1:
             raise FastMLPError(f"layer sizes must be positive integers, got {list(sizes)}")
         self.sizes = sizes
-        self.dtype = np.dtype(dtype)
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            self.dtype = None
         if self.dtype not in (np.float32, np.float64):
-            raise FastMLPError(f"dtype must be float32 or float64, got {self.dtype}")
+            raise FastMLPError(f"dtype must be float32 or float64, got {dtype!r}")
         length = flat_length(sizes, self.dtype)
         self.params = np.zeros(length, self.dtype)  # (P,)
         self.grads = np.zeros(length, self.dtype)  # (P,)
@@ -164,3 +167,16 @@ def _rebuild(sizes, dtype, params, mixed=False):
     model = MLP(sizes, dtype, mixed=mixed)
     model.load(params)
     return model
+
+
+def _sizes(sizes):
+    """Layer sizes as a tuple of ints, or one line saying what they must be."""
+    try:
+        given = list(sizes)
+        ints = tuple(int(s) for s in given)
+    except (TypeError, ValueError, OverflowError):
+        ints = None
+    if ints is None or any(i != s for i, s in zip(ints, given)):
+        raise FastMLPError(f"layer sizes must be a list of positive integers (inputs, hidden "
+                           f"..., classes), e.g. [784, 128, 10], got {sizes!r}")
+    return ints

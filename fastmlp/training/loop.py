@@ -11,12 +11,56 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.dataset import Dataset
 from ..data.load import load_dataset_for
-from ..errors import OutputFailed, TrainingInterrupted
+from ..engine.model import MLP
+from ..errors import InputError, InputTypeError, OutputFailed, TrainingInterrupted
 from ..runtime.threads import thread_limits, threads_in_force
 from ..settings import RUN_SETTINGS, RunOptions, TrainConfig, to_flags
+from . import checkpoint
 from .plan import check_data_fits
 from .session import Session
+
+# What each of train's arguments must be, and what to pass instead, for the one line that says
+# so (the API's edge: a wrong type is refused here, not as an AttributeError deep inside).
+EXPECTED = {
+    "config": (TrainConfig, "a fastmlp.TrainConfig (e.g. TrainConfig(epochs=5); None for the "
+                            "defaults)"),
+    "dataset": (Dataset, "a fastmlp.Dataset from fastmlp.load_dataset(...), or None to load "
+                         "the one config names (TrainConfig(dataset=..., data=...))"),
+    "options": (RunOptions, "a fastmlp.RunOptions (e.g. RunOptions(threads=2)) or None"),
+    "resume": (checkpoint.Checkpoint, "a checkpoint's path or None"),
+    "initial": (MLP, "a fastmlp.MLP (a fitted model's) or None"),
+}
+
+
+def _checked(arguments):
+    """train's arguments checked at its edge: a resume path loaded; a wrong type or value is
+    one line naming the argument, what it got and what to pass."""
+    if isinstance(arguments["resume"], (str, os.PathLike)):
+        arguments["resume"] = checkpoint.load(arguments["resume"])
+    for name, (kind, instead) in EXPECTED.items():
+        value = arguments[name]
+        if value is not None and not isinstance(value, kind):
+            raise InputTypeError(f"train: {name} must be {instead}, got "
+                                 f"{type(value).__name__} {_short(value)}")
+    if arguments["on_epoch"] is not None and not callable(arguments["on_epoch"]):
+        raise InputTypeError("train: on_epoch must be a function of each EpochStats, or None")
+    for name in ("save_path", "interrupt_path"):
+        if arguments[name] is not None and not isinstance(arguments[name], (str, os.PathLike)):
+            raise InputTypeError(f"train: {name} must be a path or None, got "
+                                 f"{type(arguments[name]).__name__} {_short(arguments[name])}")
+    for name, least in (("checkpoint_every", 0), ("stop_after", 1)):
+        value = arguments[name]
+        if value is not None and (isinstance(value, bool) or not isinstance(
+                value, (int, np.integer)) or value < least):
+            raise InputError(f"train: {name} must be an integer >= {least}, got {value!r}")
+    return arguments
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @contextmanager
@@ -52,9 +96,10 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     before it is loaded). options: RunOptions (threads, data directory). on_epoch: called
     with each EpochStats as it is made (the CLI's progress bar). save_path: where the model is
     written at the end, and every `checkpoint_every` epochs as a resumable checkpoint.
-    resume: a checkpoint.Checkpoint to continue from; config defaults to its config (a changed
-    number of epochs is the only change of config that makes sense). initial: an MLP whose
-    weights the run starts from instead of its initialisation (a warm start).
+    resume: a checkpoint.Checkpoint to continue from (or its path); config defaults to its
+    config (a changed number of epochs is the only change of config that makes sense).
+    initial: an MLP whose weights the run starts from instead of its initialisation (a warm
+    start).
     stop_after: end after this epoch, before config.epochs (a rung of successive halving), with
     the learning-rate schedule of config.epochs all the same, so that the run resumed from the
     checkpoint then written to save_path (its last weights, whatever the early stopping kept)
@@ -69,6 +114,11 @@ def train(config=None, dataset=None, on_epoch=None, *, options=None, save_path=N
     `plan` is plan_for(config, dataset) when the caller has made it already (choosing the fast
     path scans the inputs).
     """
+    arguments = _checked(dict(config=config, dataset=dataset, on_epoch=on_epoch,
+                              options=options, resume=resume, initial=initial,
+                              save_path=save_path, interrupt_path=interrupt_path,
+                              checkpoint_every=checkpoint_every, stop_after=stop_after))
+    resume = arguments["resume"]
     if config is None:
         config = resume.config if resume is not None else TrainConfig()
     options = RunOptions() if options is None else options

@@ -148,8 +148,9 @@ class Session:
             return None
         loss, train_acc = done
         seconds = time.perf_counter() - t0
+        scaled = self.dataset.scaler is not None
         check_divergence(number, loss, self.initial_loss, self.dataset.n_classes,
-                         self.config.lr)
+                         self.config.lr, None if scaled else self.dataset.train.x)
         val_acc, val_loss = self.validate()
         test = self.dataset.test
         every = self.config.eval_every

@@ -21,13 +21,26 @@ def diverged(loss, initial_loss, n_classes):
     return not math.isfinite(loss) or loss > limit
 
 
-def check_divergence(epoch, loss, initial_loss, n_classes, lr):
-    """Raise the one-line error of a diverged run (see `diverged`)."""
+# Inputs larger than this are far from the [0, 1] the default settings are made for: a run
+# diverging on them wants them scaled more than a lower learning rate.
+LARGE_INPUTS = 10.0
+
+
+def check_divergence(epoch, loss, initial_loss, n_classes, lr, inputs=None):
+    """Raise the one-line error of a diverged run (see `diverged`); inputs: the training
+    features as the model takes them (None when standardised), whose scale, looked at only
+    then, may be the cause to name."""
     if diverged(loss, initial_loss, n_classes):
+        reach = 0.0 if inputs is None or inputs.size == 0 else float(np.abs(inputs).max())
+        advice = f"try a lower learning rate than {lr:g}"
+        if reach > LARGE_INPUTS:
+            advice = (f"the inputs reach {reach:.4g}, far from [0, 1] (only uint8 and uint16 "
+                      f"pictures are scaled): divide them (X / {reach:.4g}) or standardize "
+                      f"them (standardize=True, --standardize), or {advice}")
         raise Diverged(
             f"training diverged at epoch {epoch} (loss is {loss:.4g}; the limit is "
             f"{DIVERGENCE_FACTOR:g} x the larger of ln({n_classes}) and the "
-            f"initial loss {initial_loss:.4g}); try a lower learning rate than {lr:g}")
+            f"initial loss {initial_loss:.4g}); {advice}")
 
 
 class EarlyStopping:
