@@ -8,6 +8,7 @@ into these calls and print what they return.
     print(report.text)          # the leaderboard, as Markdown
     report.rows[0]              # the best point
 """
+import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,8 @@ def run_experiments(grid=None, *, seeds=None, only=None, epochs=None, dtype=None
         raise FastMLPError(f"seeds must be an integer >= 1, got {seeds!r}")
     check_runs("--seeds", len(chosen), seeds, "experiments")
     observer = observer or Observer()
-    store, plot = _prepare(execution, out_dir, observer)
+    source = str(Path(loaded.path).resolve())
+    store, plot = _prepare(execution, out_dir, observer, ("experiments.json", source))
     with Executor(execution, store, observer) as executor:
         outcome = executor.run(plan_jobs(chosen, seeds))
     runs = runs_from_records(chosen, seeds, outcome.records)
@@ -75,6 +77,7 @@ def run_experiments(grid=None, *, seeds=None, only=None, epochs=None, dtype=None
     missing = report.missing_runs(chosen, seeds, runs)
     text = report.markdown(rows, report.provenance_line(command, date, machine), missing)
     context = {"command": command, "date": date, "machine": machine, "grid": loaded.path,
+               "source": source,
                "seeds": list(range(seeds)), "epochs_override": epochs,
                "dtype_override": dtype, "records": str(store.directory),
                "missing_runs": missing}
@@ -100,7 +103,8 @@ def run_sweep(spec, *, out_dir="sweep", execution=Execution(), observer=None, co
     command = command or shlex.join(["fastmlp", "sweep", str(sweep.path)] + (
         ["--threads", str(execution.threads)] if execution.threads else []))
     observer = observer or Observer()
-    store, plot = _prepare(execution, out_dir, observer)
+    source = str(Path(sweep.path).resolve())
+    store, plot = _prepare(execution, out_dir, observer, ("leaderboard.json", source))
     with Executor(execution, store, observer) as executor:
         if sweep.halving is None:
             outcome = executor.run(plan_jobs(sweep.points, sweep.seeds))
@@ -116,6 +120,7 @@ def run_sweep(spec, *, out_dir="sweep", execution=Execution(), observer=None, co
     machine = report.machine(outcome.cluster["threads"] or default_threads(), outcome.cluster)
     text = leaderboard.markdown(sweep, rows, report.provenance_line(command, date, machine))
     context = {"command": command, "date": date, "machine": machine, "spec": sweep.path,
+               "source": source,
                "search": sweep.search, "metric": sweep.metric, "seeds": sweep.seeds,
                "records": str(store.directory),
                "missing_runs": report.missing_runs(sweep.points, sweep.seeds, runs)}
@@ -162,12 +167,15 @@ def _halve(sweep, executor, store, observer):
     return Outcome(records, failed, complete, resumed, executor.cluster), total
 
 
-def _prepare(execution, out_dir, observer):
+def _prepare(execution, out_dir, observer, owner):
     """Check what can be checked before any run and create `out_dir`: (its RecordStore,
-    whether a PNG can be drawn)."""
+    whether a PNG can be drawn). `owner` is (report file, the absolute path of this grid or
+    sweep file): a directory holding another file's report is refused, as writing there would
+    replace that report (two grids left at the default --out-dir)."""
     if execution.scheduler_file is not None and not Path(execution.scheduler_file).is_file():
         raise FastMLPError(f"scheduler file {execution.scheduler_file} not found")
     out_dir = Path(out_dir)
+    _check_owner(out_dir, *owner)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -180,6 +188,18 @@ def _prepare(execution, out_dir, observer):
                       "(pip install matplotlib)")
         plot = False
     return RecordStore(out_dir), plot
+
+
+def _check_owner(out_dir, name, source):
+    """Refuse `out_dir` when its report `name` was written for a file other than `source` (a
+    report that cannot be read, or of a fastmlp that did not record its source, is replaced)."""
+    try:
+        other = json.loads((out_dir / name).read_text()).get("source")
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
+        return
+    if isinstance(other, str) and other != source:
+        raise FastMLPError(f"{out_dir / name} is the report of {other}, not of {source}; "
+                           f"pass another --out-dir (or delete {out_dir / name})")
 
 
 def _write(outputs):

@@ -206,11 +206,11 @@ def load_sweep(path):
         _fail(path, f"unknown key {unknown[0]!r}; known keys: {', '.join(TOP_KEYS)}")
     seeds = _positive_int(path, "seeds", data.get("seeds", 1))
     metric = data.get("metric", "val_acc")
-    if metric not in RANK_METRICS:
+    if not isinstance(metric, str) or metric not in RANK_METRICS:
         hint = " (the test set reports, it never chooses)" if "test" in str(metric) else ""
         _fail(path, f"metric must be one of {', '.join(RANK_METRICS)}{hint}, got {metric!r}")
     search = data.get("search", "grid")
-    if search not in SEARCHES:
+    if not isinstance(search, str) or search not in SEARCHES:
         _fail(path, f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
     if search == "grid" and ("trials" in data or "random_seed" in data):
         _fail(path, "trials and random_seed go with search = \"random\"")

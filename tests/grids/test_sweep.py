@@ -129,6 +129,14 @@ def test_a_tiny_sweep_end_to_end_in_process_and_resumed(tmp_path):
     def table_lines(text):
         return [line for line in text.splitlines() if line.startswith("| ")]
     assert table_lines(again.stdout) == table_lines(proc.stdout)  # read back, not run again
+    # Another sweep file at the same --out-dir would replace this one's leaderboard: refused.
+    other = tmp_path / "other" / "sweep.toml"
+    other.parent.mkdir()
+    other.write_text(spec.read_text())
+    board_before = (out / "leaderboard.json").read_bytes()
+    error_line(run_cli("sweep", other, "--workers", 0, "--quiet", "--out-dir", out),
+               "leaderboard.json is the report of", "pass another --out-dir")
+    assert (out / "leaderboard.json").read_bytes() == board_before
 
 
 def test_dry_run_lists_the_points_and_a_bad_spec_is_one_line(tmp_path):
