@@ -68,6 +68,16 @@ def bilinear_at(padded, side, sx, sy):
             + fy * ((1.0 - fx) * padded[p + stride] + fx * padded[p + stride + 1]))
 
 
+@numba.njit(inline="always")
+def put_pixel(xb, xb16, write16, i, j, value):
+    """Pixel j of output image i: to xb16 in bfloat16 in mixed precision (write16), else to xb
+    in the images' type, rounded once."""
+    if write16:
+        xb16[i, j] = bfloat16_of(value)
+    else:
+        xb[i, j] = value
+
+
 @kernel("void(F[:, ::1], u2[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, f8, f8, f8, f8, "
         "i8)", parallel=True)
 def gather_affine(xb, xb16, yb, x, y, index, side, rotate, scale, shear, shift, key):
@@ -99,8 +109,5 @@ def gather_affine(xb, xb16, yb, x, y, index, side, rotate, scale, shear, shift, 
             oy = centre + m11 * v
             for c in range(side):
                 u = c - centre - tx
-                value = bilinear_at(padded, side, ox + m00 * u, oy + m10 * u)
-                if write16:
-                    xb16[i, r * side + c] = bfloat16_of(value)
-                else:
-                    xb[i, r * side + c] = value
+                put_pixel(xb, xb16, write16, i, r * side + c,
+                          bilinear_at(padded, side, ox + m00 * u, oy + m10 * u))

@@ -20,8 +20,7 @@ import numpy as np
 from numba import prange
 
 from ..runtime.jit import kernel
-from .augment import DRAWS, affine_map, bilinear_at, padded_source
-from .bfloat16 import bfloat16_of
+from .augment import DRAWS, affine_map, bilinear_at, padded_source, put_pixel
 from .draws import uniform
 
 # The jit.ready group of the elastic gather: made ready only by runs that distort.
@@ -108,12 +107,9 @@ def gather_elastic(xb, xb16, yb, x, y, index, side, rotate, scale, shear, shift,
             oy = centre + m11 * v
             for c in range(side):
                 u = c - centre - tx
-                value = bilinear_at(padded, side, ox + m00 * u + alpha * field[r, c],
-                                    oy + m10 * u + alpha * field[r, side + c])
-                if write16:
-                    xb16[i, r * side + c] = bfloat16_of(value)
-                else:
-                    xb[i, r * side + c] = value
+                put_pixel(xb, xb16, write16, i, r * side + c,
+                          bilinear_at(padded, side, ox + m00 * u + alpha * field[r, c],
+                                      oy + m10 * u + alpha * field[r, side + c]))
 
 
 def field_rms(alpha, sigma):
