@@ -34,28 +34,23 @@ class SeedRun:
 
 def differences(contestant, config):
     """What of the recipe a contestant does not do as fastmlp does, in words ("" if nothing)."""
-    # The peers' recipes stop at shifts: affine augmentation, elastic distortions and the
-    # weight average are fastmlp's alone, and the table says so.
-    extras = [name for name, value in (
-        ("affine augmentation",
-         config.augment_rotate or config.augment_scale or config.augment_shear),
-        ("elastic distortions", config.augment_elastic),
-        ("weight average (EMA)", config.ema)) if value]
+    # The PyTorch contestants do the whole recipe (racers.py); scikit-learn's MLPClassifier
+    # has its own optimizer and none of the rest.
     if contestant == "sklearn":
         ignored = [name for name, value in (("schedule", config.schedule != "constant"),
                                             ("warm-up", config.warmup),
                                             ("shift augmentation", config.augment_shift),
                                             ("dropout", config.dropout),
-                                            ("label smoothing", config.label_smoothing))
+                                            ("label smoothing", config.label_smoothing),
+                                            ("affine augmentation", config.augment_rotate
+                                             or config.augment_scale or config.augment_shear),
+                                            ("elastic distortions", config.augment_elastic),
+                                            ("weight average (EMA)", config.ema))
                    if value]
         text = "its default Adam (lr 1e-3, L2 1e-4, Glorot init)"
-        return text + (f"; no {', '.join(ignored + extras)}" if ignored + extras else "")
-    missing = f"no {', '.join(extras)}" if extras and contestant != "fastmlp" else ""
-    if contestant == "torch-compile":
-        return "; ".join(filter(None, ["compile time counted; evaluates in eager mode", missing]))
-    if contestant == "torch-bf16":
-        return "; ".join(filter(None, ["torch.autocast to bfloat16", missing]))
-    return missing
+        return text + (f"; no {', '.join(ignored)}" if ignored else "")
+    return {"torch-compile": "compile time counted; evaluates in eager mode",
+            "torch-bf16": "torch.autocast to bfloat16"}.get(contestant, "")
 
 
 def run_seed(contestant, config, seed, threads, python=sys.executable):

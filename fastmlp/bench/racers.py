@@ -7,11 +7,13 @@ accuracy and the seconds its evaluation took (the parent charges only the final 
 
 - fastmlp: the engine, started the way `fastmlp train` starts (data loading overlapped with
   loading numba and the kernels).
-- torch, torch-compile: the same recipe in PyTorch, written the ordinary way (nn.Sequential,
-  torch.optim, LambdaLR over fastmlp's schedule, plain tensor batching with randperm, shifts by
-  indexing a padded batch); torch-compile trains through torch.compile(model), whose compile
-  happens in the first steps and is charged like any other start-up. Both evaluate in eager
-  mode.
+- torch, torch-compile, torch-bf16: the same recipe in PyTorch, written the ordinary way
+  (nn.Sequential, torch.optim, LambdaLR over fastmlp's schedule, plain tensor batching with
+  randperm; integer shifts by indexing a padded batch, affine and elastic augmentation as
+  F.affine_grid plus a Gaussian-smoothed field, sampled by one F.grid_sample; the weight
+  average through AveragedModel); torch-compile trains through torch.compile(model), whose
+  compile happens in the first steps and is charged like any other start-up. All evaluate in
+  eager mode.
 - sklearn: scikit-learn's MLPClassifier with its default Adam (lr 1e-3, alpha 1e-4), the
   recipe's layers and batch size, one partial_fit per epoch.
 
@@ -115,9 +117,86 @@ def _shifter(shift, side):
     return shifted
 
 
+def _warp(xb, side, w, rotate, scale, shear, shift, field=None):
+    """Images xb (n, side * side) under augment.gather_affine's map, w (n, 5) its draws in
+    [-1, 1) (angle, scale, shear, row shift, column shift), plus, if given, a displacement
+    field (n, side, side, 2) in pixels, x then y, added to the sampling coordinates: one
+    bilinear sample, zeros outside. With align_corners=True the grid's -1 and 1 are the corner
+    pixels' centres, so the map about the centre keeps its matrix and shifts divide by it."""
+    import torch
+    import torch.nn.functional as F
+
+    n, centre = len(xb), (side - 1) / 2
+    angle = torch.deg2rad(rotate * w[:, 0])
+    s = 1 + scale * w[:, 1]
+    h = torch.tan(torch.deg2rad(shear * w[:, 2]))
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+    m = torch.stack([cos, cos * h - sin, sin, sin * h + cos], 1).view(n, 2, 2)
+    t = shift * w[:, [4, 3], None] / centre  # (tx, ty), in the grid's units
+    grid = F.affine_grid(torch.cat([m, -m @ t], 2), [n, 1, side, side], align_corners=True)
+    if field is not None:
+        grid = grid + field / centre
+    return F.grid_sample(xb.view(n, 1, side, side), grid, align_corners=True).view(n, -1)
+
+
+def _smoothed(noise, sigma):
+    """noise (n, 2, side, side) smoothed along columns and rows by a Gaussian of standard
+    deviation sigma truncated at 3 sigma, weights summing to 1, zeros beyond the grid
+    (F.conv2d's zero padding): the smoothing of engine/elastic.py."""
+    import torch
+    import torch.nn.functional as F
+
+    radius = int(3 * sigma + 0.5)
+    k = torch.arange(-radius, radius + 1, dtype=noise.dtype)
+    g = torch.exp(-k * k / (2 * sigma * sigma))
+    g = g / g.sum()
+    planes = noise.flatten(0, 1)[:, None]
+    planes = F.conv2d(planes, g.view(1, 1, -1, 1), padding=(radius, 0))
+    return F.conv2d(planes, g.view(1, 1, 1, -1), padding=(0, radius)).view(noise.shape)
+
+
+def _augmenter(config, side):
+    """The recipe's augmentation, (xb, generator) -> augmented xb, or None: integer shifts
+    alone, else, as fastmlp, the affine map with real shifts and the elastic field, drawn per
+    image and sampled once."""
+    import torch
+
+    rotate, scale, shear, shift = (config.augment_rotate, config.augment_scale,
+                                   config.augment_shear, config.augment_shift)
+    alpha, sigma = config.augment_elastic, config.augment_elastic_sigma
+    if not (rotate or scale or shear or alpha):
+        return _shifter(shift, side) if shift else None
+
+    def augmented(xb, generator):
+        n = len(xb)
+        w = 2 * torch.rand(n, 5, generator=generator, dtype=xb.dtype) - 1
+        field = None
+        if alpha:
+            noise = 2 * torch.rand(n, 2, side, side, generator=generator, dtype=xb.dtype) - 1
+            field = alpha * _smoothed(noise, sigma).permute(0, 2, 3, 1)
+        return _warp(xb, side, w, rotate, scale, shear, shift, field)
+    return augmented
+
+
+def _averaged(model, decay):
+    """model's moving average as fastmlp keeps it (kernels.ema_update): from the initial
+    weights, after update k, a <- d a + (1 - d) p with d = min(decay, (1 + k) / (10 + k)).
+    AveragedModel copies the model at its first update and counts updates from there."""
+    import torch
+    from torch.optim.swa_utils import AveragedModel
+
+    def ema(averaged, current, updates):
+        k = float(updates)
+        torch._foreach_lerp_(averaged, current, 1 - min(decay, (1 + k) / (10 + k)))
+    averaged = AveragedModel(model, multi_avg_fn=ema)
+    averaged.update_parameters(model)
+    return averaged
+
+
 def race_torch(config, threads, compiled=False, bf16=False):
     """The recipe in PyTorch; compiled: through torch.compile; bf16: its forward passes and
     loss under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's mixed precision."""
+    import math
     from contextlib import nullcontext
 
     import torch
@@ -136,13 +215,14 @@ def race_torch(config, threads, compiled=False, bf16=False):
     steps = -(-n // batch)
     model = _torch_model(config, x.shape[1], dataset.n_classes)
     forward = torch.compile(model) if compiled else model
+    averaged = _averaged(model, config.ema) if config.ema else None
     optimizer = _torch_optimizer(config, model.parameters())
     schedule = Schedule(config.schedule, config.lr, config.epochs, steps, config.warmup,
                         config.lr_step_epochs, config.lr_gamma)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: schedule.lr(step) / config.lr)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-    shifted = _shifter(config.augment_shift, 28) if config.augment_shift else None
+    augmented = _augmenter(config, math.isqrt(x.shape[1]))
 
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
@@ -153,19 +233,23 @@ def race_torch(config, threads, compiled=False, bf16=False):
         for start in range(0, n, batch):
             index = order[start:start + batch]
             xb, yb = x[index], y[index]
-            if shifted is not None:
-                xb = shifted(xb, generator)
+            if augmented is not None:
+                xb = augmented(xb, generator)
             optimizer.zero_grad(set_to_none=True)
             with autocast():
                 loss = loss_fn(forward(xb), yb)
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
+
+    evaluated = model if averaged is None else averaged
 
     def accuracy(split):
-        model.eval()
+        evaluated.eval()
         with torch.no_grad(), autocast():
-            logits = model(torch.from_numpy(split.x))
+            logits = evaluated(torch.from_numpy(split.x))
         return float((logits.argmax(1).numpy() == split.y).mean())
 
     _epochs(config, dataset, train_epoch, accuracy)

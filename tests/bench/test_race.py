@@ -1,5 +1,6 @@
 """Time to accuracy (`fastmlp bench --to-accuracy`): what is charged, the summary, the command,
-and the PyTorch contestant's shift augmentation against the engine's numpy twin."""
+and the PyTorch contestant's augmentation and weight average against the engine's numpy
+twins."""
 import json
 import subprocess
 import sys
@@ -48,12 +49,13 @@ def test_a_failed_contestant_is_a_row_that_says_why():
 
 
 def test_the_table_says_what_the_peers_leave_out_of_the_recipe():
-    config = TrainConfig(augment_shift=1, augment_rotate=10.0, ema=0.99)
+    config = TrainConfig(augment_shift=1, augment_rotate=10.0, augment_elastic=34.0, ema=0.99)
     assert differences("fastmlp", config) == ""
-    assert differences("torch", config) == "no affine augmentation, weight average (EMA)"
-    assert "no affine augmentation" in differences("torch-compile", config)
-    assert "shift augmentation, affine augmentation" in differences("sklearn", config)
-    assert differences("torch", TrainConfig(augment_shift=1)) == ""
+    assert differences("torch", config) == ""
+    assert differences("torch-compile", config) == "compile time counted; evaluates in eager mode"
+    assert differences("torch-bf16", config) == "torch.autocast to bfloat16"
+    assert differences("sklearn", config).endswith(
+        "; no shift augmentation, affine augmentation, elastic distortions, weight average (EMA)")
     smoothed = TrainConfig(label_smoothing=0.1)
     assert differences("torch", smoothed) == "" and "label smoothing" in differences("sklearn",
                                                                                       smoothed)
@@ -87,6 +89,118 @@ def test_torch_shifts_the_way_the_gather_kernel_does():
     for i, (dy, dx) in enumerate(d):
         expected = naive.translate(x[i].numpy().reshape(28, 28), dy, dx).ravel()
         np.testing.assert_array_equal(shifted[i].numpy(), expected)
+
+
+# What the PyTorch racer gives _warp (test_torch_augmenter_...) and the reference it must match.
+AFFINE = dict(rotate=20.0, scale=0.2, shear=15.0, shift=3.0)
+
+
+def test_torch_warps_the_way_the_affine_and_elastic_gathers_do():
+    """Given the same draws, the racer's F.affine_grid + field + F.grid_sample is the engine's
+    numpy twin of gather_affine (no field) and gather_elastic (float64)."""
+    torch = pytest.importorskip("torch")
+    from fastmlp.bench.racers import _warp
+    side, n, key, field_key, alpha = 28, 6, 11, 12, 8.0
+    x = np.random.default_rng(0).random((n, side * side))
+    w = 2 * naive.uniform(key, np.arange(5 * n)).reshape(n, 5) - 1
+    fields = np.stack([np.stack(naive.elastic_field(field_key, i, side, 4.0), -1)
+                       for i in range(n)])
+    for a, field in ((0.0, None), (alpha, torch.from_numpy(alpha * fields))):
+        want, _ = naive.affine_gather(x, np.zeros(n, np.int32), np.arange(n), side, **AFFINE,
+                                      key=key, alpha=a, sigma=4.0, field_key=field_key)
+        got = _warp(torch.from_numpy(x), side, torch.from_numpy(w), *AFFINE.values(), field)
+        np.testing.assert_allclose(got.numpy(), want, atol=1e-12)
+
+
+@pytest.mark.parametrize("sigma", [0.5, 4.0, 10.0])  # 10: the Gaussian is wider than the image
+def test_torch_smooths_the_field_the_way_the_engine_does(sigma):
+    torch = pytest.importorskip("torch")
+    from fastmlp.bench.racers import _smoothed
+    side, area = 28, 28 * 28
+    noise = np.stack([2 * naive.uniform(7, 2 * area * i + np.arange(2 * area)) - 1
+                      for i in range(3)]).reshape(3, 2, side, side)
+    got = _smoothed(torch.from_numpy(noise), sigma).numpy()
+    for i in range(3):
+        np.testing.assert_allclose(got[i], naive.elastic_field(7, i, side, sigma), atol=1e-14)
+
+
+def test_torch_augmenter_draws_the_recipes_distortions():
+    """The racer's random layer hands _warp the recipe's settings, draws in [-1, 1) and the
+    elastic field scaled by alpha."""
+    torch = pytest.importorskip("torch")
+    from fastmlp.bench.racers import _augmenter, _smoothed, _warp
+    config = TrainConfig(augment_rotate=20.0, augment_scale=0.2, augment_shear=15.0,
+                         augment_shift=3, augment_elastic=8.0, augment_elastic_sigma=3.0)
+    x = torch.rand(5, 28 * 28, dtype=torch.float64)
+    got = _augmenter(config, 28)(x, torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(3)
+    w = 2 * torch.rand(5, 5, generator=generator, dtype=x.dtype) - 1
+    noise = 2 * torch.rand(5, 2, 28, 28, generator=generator, dtype=x.dtype) - 1
+    field = 8.0 * _smoothed(noise, 3.0).permute(0, 2, 3, 1)
+    np.testing.assert_array_equal(got.numpy(), _warp(x, 28, w, *AFFINE.values(), field).numpy())
+    assert _augmenter(TrainConfig(augment_shift=2), 28) is not None
+    assert _augmenter(TrainConfig(), 28) is None
+
+
+def test_torch_averages_the_weights_the_way_the_engine_does():
+    """AveragedModel as the racer sets it up follows kernels.ema_update's rule, warm-up
+    included (decay 0.22: the warm-up's (1 + k) / (10 + k) rules steps 1-2, the decay after)."""
+    torch = pytest.importorskip("torch")
+    from fastmlp.bench.racers import _averaged
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(),
+                                torch.nn.Linear(4, 2)).double()
+    flat = lambda m: torch.cat([p.detach().flatten() for p in m.parameters()]).numpy()  # noqa: E731
+    averaged, ema = _averaged(model, 0.22), flat(model)
+    for step in range(1, 5):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        averaged.update_parameters(model)
+        ema = naive.ema_update(ema, flat(model), 0.22, step)
+        np.testing.assert_allclose(flat(averaged.module), ema, rtol=1e-14)
+
+
+def test_torch_racer_trains_affine_elastic_and_ema(tmp_path, capsys, monkeypatch):
+    """One epoch of the whole recipe in PyTorch on 300 random images prints its epoch line,
+    having augmented every batch, averaged after every step and evaluated the average."""
+    torch = pytest.importorskip("torch")
+    from fastmlp.bench import racers
+    calls, made = {"augmented": 0, "averaged": 0}, []
+
+    def counted(name, function):
+        def call(*args):
+            calls[name] += 1
+            return function(*args)
+        return call
+
+    augmenter, averaged = racers._augmenter, racers._averaged
+    monkeypatch.setattr(racers, "_augmenter",
+                        lambda *args: counted("augmented", augmenter(*args)))
+
+    def spied_average(*args):
+        made.append(averaged(*args))
+        made[0].forward = counted("averaged", made[0].forward)
+        return made[0]
+    monkeypatch.setattr(racers, "_averaged", spied_average)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "small.npz", x_train=rng.integers(0, 256, (300, 28, 28), np.uint8),
+             y_train=rng.integers(0, 10, 300), x_test=rng.integers(0, 256, (50, 28, 28),
+                                                                    np.uint8),
+             y_test=rng.integers(0, 10, 50))
+    config = TrainConfig(data=str(tmp_path / "small.npz"), layers=(16,), epochs=1,
+                         batch_size=64, augment_shift=2, augment_rotate=10.0,
+                         augment_scale=0.1, augment_shear=10.0, augment_elastic=34.0, ema=0.99)
+    threads = torch.get_num_threads()
+    try:
+        racers.race_torch(config, 1)
+    finally:
+        torch.set_num_threads(threads)
+    line, = capsys.readouterr().out.splitlines()
+    record = json.loads(line)
+    assert record["epoch"] == 1 and 0 <= record["val"] <= 1 and 0 <= record["test"] <= 1
+    steps = made[0].n_averaged.item() - 1  # its first update copies the initial weights
+    assert calls == {"augmented": steps, "averaged": 2} and steps >= 4
 
 
 def test_bench_to_accuracy_runs_whole_processes_and_writes_json(tmp_path):
