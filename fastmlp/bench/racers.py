@@ -181,7 +181,8 @@ def _augmenter(config, side):
 def _averaged(model, decay):
     """model's moving average as fastmlp keeps it (kernels.ema_update): from the initial
     weights, after update k, a <- d a + (1 - d) p with d = min(decay, (1 + k) / (10 + k)).
-    AveragedModel copies the model at its first update and counts updates from there."""
+    AveragedModel's first update copies the model and counts as one: made here, on the initial
+    weights, it makes the count k at update k."""
     import torch
     from torch.optim.swa_utils import AveragedModel
 
