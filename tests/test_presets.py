@@ -22,3 +22,17 @@ def test_the_help_quotes_the_race_of_the_preset(name):
 
 def test_every_preset_says_what_it_gives():
     assert set(MEASURED) == set(PRESETS)
+
+
+def test_the_preset_searches_in_dev_are_sweep_files_that_still_load():
+    """`fastmlp sweep dev/presets/NAME.toml` reruns a search (the older specs, with a [search]
+    table, are dev/presets/search.py's)."""
+    import tomllib
+
+    from fastmlp.grids.sweep import load_sweep
+
+    specs = [p for p in sorted((ROOT / "dev" / "presets").glob("*.toml"))
+             if "search" not in tomllib.loads(p.read_text())]
+    assert specs
+    for path in specs:
+        assert load_sweep(path).points
