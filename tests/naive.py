@@ -137,19 +137,40 @@ def bilinear(img, sx, sy):
             + (1 - fx) * fy * at(y0 + 1, x0) + fx * fy * at(y0 + 1, x0 + 1))
 
 
-def affine_gather(x, y, index, side, rotate, scale, shear, shift, key, alpha=0.0, sigma=4.0,
+def affine_gather(x, y, index, side, rotate, scale, shear, shift, key, alpha=0.0, bank=None,
                   field_key=0):
     """The affine gather (augment.gather_affine), image by image with array indexing, float64;
-    alpha > 0 adds the elastic displacement (elastic.gather_elastic) to its coordinates."""
+    alpha > 0 adds the elastic displacement (elastic.gather_elastic) of the field pairs of
+    `bank` (elastic_bank) to its coordinates."""
     w = 2 * uniform(key, np.arange(5 * len(index))).reshape(-1, 5) - 1
     out = np.zeros((len(index), side * side))
     for i, src in enumerate(index):
         sx, sy = affine_coords(w[i], side, rotate, scale, shear, shift)
         if alpha:
-            dx, dy = elastic_field(field_key, i, side, sigma)
+            dx, dy = elastic_variant(bank, field_key, i)
             sx, sy = sx + alpha * dx, sy + alpha * dy
         out[i] = bilinear(x[src].reshape(side, side).astype(np.float64), sx, sy).ravel()
     return out.astype(x.dtype), y[index]
+
+
+def elastic_variant(bank, key, i):
+    """Output image i's unscaled displacements (dx, dy), float64: pair pick // 8 of the bank,
+    pick uniform over the bank's 8 B variants, its two fields swapped when bit 2 of pick is set,
+    dx negated when bit 0 is, dy when bit 1 is."""
+    pick = int(np.floor(uniform(key, [i])[0] * 8 * len(bank)))
+    side = bank.shape[1]
+    pair = bank[pick // 8].astype(np.float64)
+    dx, dy = pair[:, :side], pair[:, side:]
+    if pick & 4:
+        dx, dy = dy, dx
+    return (-dx if pick & 1 else dx), (-dy if pick & 2 else dy)
+
+
+def elastic_bank(key, fields, side, sigma):
+    """A run's bank of field pairs (fields, side, 2 side) float32, pair b holding dx then dy
+    side by side in each row, as elastic_field(key, b, side, sigma) draws them."""
+    return np.stack([np.hstack(elastic_field(key, b, side, sigma))
+                     for b in range(fields)]).astype(np.float32)
 
 
 def elastic_field(key, i, side, sigma):

@@ -1,17 +1,23 @@
 """Elastic distortions (Simard, Steinkraus & Platt 2003) fused into the minibatch gather, on top
 of the affine map of augment.py: one pass per image, one bilinear sample per pixel.
 
-Per image, two fields dx, dy of uniforms in [-1, 1) on the image grid, each smoothed by a
+A field pair is two fields dx, dy of uniforms in [-1, 1) on the image grid, each smoothed by a
 Gaussian of standard deviation sigma pixels (weights summing to 1, truncated at 3 sigma, zeros
 beyond the grid: scipy's gaussian_filter with mode="constant", the convention of the usual
 implementations), scaled by alpha; output pixel (r, c) samples the source at the affine map's
 coordinates plus (dx, dy) at (r, c). The field is not normalised: alpha 34, sigma 4 (Simard's
 MNIST values) then displace pixels by about 1.4 px RMS (docs/user-guide.md).
 
-The field is drawn on the whole grid, not on a coarser grid upsampled: that would change the
-field's covariance (piecewise linear instead of Gaussian), and the full grid costs little
-(docs/performance.md, "Elastic distortions"). Draws are counter-based under their own key, so
-the affine draws stay those of augment.gather_affine and a resumed run draws the same fields.
+Drawing and smoothing a fresh pair per image cost twice the affine gather (docs/performance.md,
+"Elastic distortions"), so a run draws a bank of BANK_FIELDS pairs once, from its seed, and each
+image takes one pair of the bank with dx and dy each negated or not and possibly swapped: eight
+variants per pair. Each variant is a true sample of the same smoothed-noise distribution (the
+uniforms are symmetric and dx, dy independent and alike); what changes is that images share
+fields. With 8 x BANK_FIELDS variants, composed with a fresh affine map per image, an image
+rarely meets the same distortion twice. The fields are drawn on the whole grid, not on a coarser
+grid upsampled, which would change their covariance (piecewise linear instead of Gaussian).
+Draws are counter-based under keys of their own: the affine draws stay those of
+augment.gather_affine, and a resumed run has the same bank and picks the same variants.
 """
 import math
 
@@ -25,6 +31,10 @@ from .draws import uniform
 
 # The jit.ready group of the elastic gather: made ready only by runs that distort.
 GROUP = "elastic"
+# Field pairs in a run's bank: 2,048 x 28 x 56 float32 is 12.8 MB, drawn in ~50 ms.
+BANK_FIELDS = 2048
+# Variants per field pair: dx negated or not, dy negated or not, the two swapped or not.
+VARIANTS = 8
 
 
 def elastic_on(alpha):
@@ -82,25 +92,51 @@ def smoothed_field(key, base, side, g, radius):
     return field
 
 
+@kernel("void(f4[:, :, ::1], i8, f8[:, ::1], i8)", parallel=True, group=GROUP)
+def smoothed_bank(bank, key, g, radius):
+    """bank[b] = smoothed_field(key, 2 side^2 b, side, g, radius) in float32, bank (B, side,
+    2 side), (g, radius) = smoothing(sigma, side)."""
+    side = bank.shape[1]
+    for b in prange(bank.shape[0]):
+        field = smoothed_field(key, 2 * side * side * b, side, g, radius)
+        for r in range(side):
+            for j in range(2 * side):
+                bank[b, r, j] = field[r, j]
+
+
+def field_bank(sigma, side, key, fields=BANK_FIELDS):
+    """A run's bank of smoothed field pairs (fields, side, 2 side), float32: row r of pair b
+    holds dx's row r then dy's, drawn from counters 2 side^2 b onwards of `key`."""
+    bank = np.empty((fields, side, 2 * side), np.float32)
+    smoothed_bank(bank, key, *smoothing(sigma, side))
+    return bank
+
+
 @kernel("void(F[:, ::1], u2[:, ::1], i4[::1], F[:, ::1], i4[::1], i8[::1], i8, f8, f8, f8, f8, "
-        "i8, f8, f8[:, ::1], i8, i8)", parallel=True, group=GROUP)
+        "i8, f8, f4[:, :, ::1], i8)", parallel=True, group=GROUP)
 def gather_elastic(xb, xb16, yb, x, y, index, side, rotate, scale, shear, shift, key, alpha,
-                   g, radius, field_key):
+                   bank, field_key):
     """augment.gather_affine (same arguments up to `key`, same draws) with an elastic
     displacement added to each pixel's sampling coordinates: [sx, sy] += alpha * (dx, dy) at
-    (r, c), the fields of smoothed_field(field_key, 2 side^2 i, side, g, radius) for output
-    image i, (g, radius) = smoothing(sigma, side). Rotate, scale, shear and shift all 0 give
-    the identity map, so the distortion alone."""
+    (r, c). Output image i draws pick = floor(uniform(field_key, i) * VARIANTS * B), B = len(bank);
+    its fields are bank[pick // 8]'s halves, swapped if bit 2 of pick is set, then dx negated if
+    bit 0 is, dy if bit 1 is. Rotate, scale, shear and shift all 0 give the identity map, so the
+    distortion alone."""
     n = index.shape[0]
     write16 = xb16.shape[0] > 0
     centre = 0.5 * (side - 1)
-    area = side * side
+    variants = VARIANTS * bank.shape[0]
     for i in prange(n):
         src = index[i]
         yb[i] = y[src]
         m00, m01, m10, m11, ty, tx = affine_map(key, DRAWS * i, rotate, scale, shear, shift)
         padded = padded_source(x, src, side)
-        field = smoothed_field(field_key, 2 * area * i, side, g, radius)
+        pick = np.int64(uniform(field_key, i) * variants)
+        field = bank[pick // VARIANTS]
+        ax = -alpha if pick & 1 else alpha
+        ay = -alpha if pick & 2 else alpha
+        cx = side if pick & 4 else 0  # where dx's row starts in the pair's row, then dy's
+        cy = side - cx
         for r in range(side):
             v = r - centre - ty
             ox = centre + m01 * v
@@ -108,8 +144,8 @@ def gather_elastic(xb, xb16, yb, x, y, index, side, rotate, scale, shear, shift,
             for c in range(side):
                 u = c - centre - tx
                 put_pixel(xb, xb16, write16, i, r * side + c,
-                          bilinear_at(padded, side, ox + m00 * u + alpha * field[r, c],
-                                      oy + m10 * u + alpha * field[r, side + c]))
+                          bilinear_at(padded, side, ox + m00 * u + ax * field[r, cx + c],
+                                      oy + m10 * u + ay * field[r, cy + c]))
 
 
 def field_rms(alpha, sigma):

@@ -14,10 +14,12 @@ from ..engine.kernels import gather_rows, gather_rows16
 from ..fastpath import prune
 from ..runtime.jit import ready
 
-# Salts of the shift and affine augmentation draws and of the elastic fields' (dropout uses
-# the layer index, which stays far below).
+# Salts of the shift and affine augmentation draws, of each image's pick of an elastic field
+# pair, and (at step 0) of the run's bank of field pairs (dropout uses the layer index, which
+# stays far below).
 SHIFT_SALT = 63
 ELASTIC_SALT = 62
+BANK_SALT = 61
 
 
 class Gather:
@@ -25,16 +27,18 @@ class Gather:
     ws.y; in mixed precision ws.x16, from x16, the inputs' bfloat16 copy), augmented with the
     draws of optimizer step `step`. affine: (rotate, scale, shear) of augment.gather_affine or
     None; kept: the input columns a pruned first layer reads (prune.py), or None for all;
-    distortion: (alpha, sigma) of elastic.gather_elastic, or None."""
+    distortion: (alpha, sigma) of elastic.gather_elastic, or None; its bank of fields is
+    drawn here, once per run."""
 
     def __init__(self, x, y, side, shift, affine, kept, seed, x16=None, distortion=None):
         self.x, self.y, self.side, self.shift = x, y, side, shift
         self.affine, self.kept, self.seed, self.x16 = affine, kept, seed, x16
         self.no_x = np.empty((0, 0), x.dtype)  # the float minibatch a mixed run has none of
-        self.alpha, self.smoothing = None, None
+        self.alpha, self.bank = None, None
         if distortion is not None:
             ready(x.dtype, elastic.GROUP)
-            self.alpha, self.smoothing = distortion[0], elastic.smoothing(distortion[1], side)
+            self.alpha = distortion[0]
+            self.bank = elastic.field_bank(distortion[1], side, step_key(seed, 0, BANK_SALT))
 
     def __call__(self, ws, index, step):
         key = step_key(self.seed, step, SHIFT_SALT)
@@ -42,7 +46,7 @@ class Gather:
             elastic.gather_elastic(self.no_x if ws.x is None else ws.x,
                                    NONE_2D if ws.x16 is None else ws.x16, ws.y, self.x, self.y,
                                    index, self.side, *(self.affine or (0.0, 0.0, 0.0)),
-                                   float(self.shift), key, self.alpha, *self.smoothing,
+                                   float(self.shift), key, self.alpha, self.bank,
                                    step_key(self.seed, step, ELASTIC_SALT))
         elif self.affine is not None:  # interpolated: rounded to bfloat16 as it is written
             augment.gather_affine(self.no_x if ws.x is None else ws.x,

@@ -1,6 +1,7 @@
 """Elastic distortions (fastmlp/engine/elastic.py) against their numpy twin, alone and on top of
-the affine map; alpha 0 is the affine gather bit for bit; the field's statistics; independence
-of the thread count; the bfloat16 output; no pruning under them."""
+the affine map; the bank of field pairs against its twin; alpha 0 is the affine gather bit for
+bit; the field's statistics; independence of the thread count; the bfloat16 output; no pruning
+under them."""
 import numba
 import numpy as np
 import pytest
@@ -16,8 +17,10 @@ from tests.helpers import make_dataset
 pytestmark = pytest.mark.usefixtures("kernels_ready")
 
 
-def gather(x, index, side, affine, shift, alpha, sigma, key=7, field_key=8, write16=False):
-    """gather_elastic's images (float, or bfloat16 bits when write16)."""
+def gather(x, index, side, affine, shift, alpha, sigma, key=7, field_key=8, write16=False,
+           fields=16):
+    """gather_elastic's images (float, or bfloat16 bits when write16), its fields from a bank
+    of `fields` pairs drawn under key 9."""
     yb = np.empty(len(index), np.int32)
     y = np.arange(len(x), dtype=np.int32)
     if write16:
@@ -25,7 +28,7 @@ def gather(x, index, side, affine, shift, alpha, sigma, key=7, field_key=8, writ
     else:
         xb, xb16 = np.full((len(index), side * side), np.nan, x.dtype), NONE_2D
     elastic.gather_elastic(xb, xb16, yb, x, y, index, side, *affine, shift, key, alpha,
-                           *elastic.smoothing(sigma, side), field_key)
+                           elastic.field_bank(sigma, side, 9, fields), field_key)
     np.testing.assert_array_equal(yb, y[index])
     return xb16 if write16 else xb
 
@@ -41,13 +44,31 @@ def test_gather_elastic_matches_naive(dtype, side, affine, shift, alpha, sigma):
     rng = np.random.default_rng(side)
     x = rng.random((30, side * side)).astype(dtype)
     index = rng.integers(0, 30, 25).astype(np.int64)
-    got = gather(x, index, side, affine, shift, alpha, sigma)
+    got = gather(x, index, side, affine, shift, alpha, sigma, fields=4)
     want, _ = naive.affine_gather(x, np.zeros(30, np.int32), index, side, *affine, shift, 7,
-                                  alpha, sigma, 8)
+                                  alpha, elastic.field_bank(sigma, side, 9, 4), 8)
     tol = 1e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
     assert not np.allclose(got, naive.affine_gather(x, np.zeros(30, np.int32), index, side,
                                                     *affine, shift, 7)[0])  # it distorted
+
+
+@pytest.mark.parametrize("side, sigma", [(28, 4.0), (9, 1.0), (5, 2.5)])
+def test_the_bank_holds_the_smoothed_fields_of_the_twin(side, sigma):
+    np.testing.assert_allclose(elastic.field_bank(sigma, side, 9, 6),
+                               naive.elastic_bank(9, 6, side, sigma), rtol=1e-6, atol=1e-9)
+
+
+def test_images_pick_every_variant_of_the_bank_evenly():
+    """Each image's pick (naive.elastic_variant, which the kernel matches above) covers the
+    bank's pairs and all eight sign and swap variants about equally."""
+    bank = np.arange(4 * 2 * 4, dtype=np.float32).reshape(4, 2, 4) + 1  # pair b, row, dx | dy
+    seen = {}
+    for i in range(3200):
+        dx, dy = naive.elastic_variant(bank, 8, i)
+        variant = (int(abs(dx[0, 0])), np.sign(dx[0, 0]), np.sign(dy[0, 0]))
+        seen[variant] = seen.get(variant, 0) + 1
+    assert len(seen) == 32 and min(seen.values()) > 60  # 100 expected each
 
 
 def test_alpha_zero_is_the_affine_gather_and_the_plain_gather_bit_for_bit():
@@ -71,9 +92,9 @@ def test_the_field_has_mean_zero_the_predicted_spread_and_is_smooth():
     r, c = np.mgrid[0:side, 0:side].astype(np.float64)
     index = np.zeros(n, np.int64)
     inner = (slice(None), slice(12, 36), slice(12, 36))  # no truncation, no border
-    dx = (gather(c.reshape(1, -1), index, side, (0.0,) * 3, 0.0, alpha, sigma)
+    dx = (gather(c.reshape(1, -1), index, side, (0.0,) * 3, 0.0, alpha, sigma, fields=n)
           .reshape(n, side, side) - c)[inner]
-    dy = (gather(r.reshape(1, -1), index, side, (0.0,) * 3, 0.0, alpha, sigma)
+    dy = (gather(r.reshape(1, -1), index, side, (0.0,) * 3, 0.0, alpha, sigma, fields=n)
           .reshape(n, side, side) - r)[inner]
     rms = elastic.field_rms(alpha, sigma)  # 0.163 px at alpha 4, sigma 4
     for d in (dx, dy):
@@ -114,7 +135,8 @@ def test_bfloat16_output_is_the_float32_output_rounded():
 
 def test_elastic_augmentation_prunes_nothing_and_draws_per_step():
     """Pixels dark in every training image light up under the fields, so no column is pruned
-    (the plain path, bit for bit); the same step draws the same batch."""
+    (the plain path, bit for bit); the same seed draws the same bank of fields, as a resumed run
+    must; the same step draws the same batch."""
     side = 8
     data = make_dataset(n_train=300, n_val=50, n_test=50, n_features=side * side)
     data.train.x.reshape(-1, side, side)[:, :, :2] = 0
@@ -125,6 +147,8 @@ def test_elastic_augmentation_prunes_nothing_and_draws_per_step():
     fast.epoch()
     plain.epoch()
     np.testing.assert_array_equal(fast.model.params, plain.model.params)
+    np.testing.assert_array_equal(fast.gather.bank, plain.gather.bank)
+    assert fast.gather.bank.shape == (elastic.BANK_FIELDS, side, 2 * side)
     lit = fast.ws.x.reshape(-1, side, side)[:, :, :2]
     assert (lit != 0).any()
     ws, index = fast.minibatches[0]
