@@ -8,7 +8,7 @@ implementations), scaled by alpha; output pixel (r, c) samples the source at the
 coordinates plus (dx, dy) at (r, c). The field is not normalised: alpha 34, sigma 4 (Simard's
 MNIST values) then displace pixels by about 1.4 px RMS (docs/user-guide.md).
 
-Drawing and smoothing a fresh pair per image cost twice the affine gather (docs/performance.md,
+Drawing and smoothing a fresh pair per image cost 3.6 times the affine gather (docs/performance.md,
 "Elastic distortions"), so a run draws a bank of BANK_FIELDS pairs once, from its seed, and each
 image takes one pair of the bank with dx and dy each negated or not and possibly swapped: eight
 variants per pair. Each variant is a true sample of the same smoothed-noise distribution (the
@@ -102,6 +102,11 @@ def smoothed_bank(bank, key, g, radius):
         for r in range(side):
             for j in range(2 * side):
                 bank[b, r, j] = field[r, j]
+
+
+def bank_bytes(side, fields=BANK_FIELDS):
+    """The memory of field_bank's array."""
+    return fields * side * 2 * side * np.dtype(np.float32).itemsize
 
 
 def field_bank(sigma, side, key, fields=BANK_FIELDS):

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..engine import gemm as gemms
 from ..engine.augment import affine_on
-from ..engine.elastic import elastic_on
+from ..engine.elastic import bank_bytes, elastic_on
 from ..engine.model import flat_length, training_flops
 from ..engine.optim import OPTIMIZERS
 from ..engine.workspace import EVAL_ROWS, buffer_bytes, buffer_shapes
@@ -140,6 +140,8 @@ def plan_run(config, n_features, n_classes, n_train, n_val, n_test, fastpath=Non
                                                            mixed=mixed)),
         "best weights": params if config.patience else 0,  # early stopping's copy
         "averaged weights": params if config.ema else 0,
+        "elastic field bank": bank_bytes(math.isqrt(n_features))
+        if elastic_on(config.augment_elastic) else 0,
         # The parameters' bfloat16 copies (and the average's), beside the float ones.
         "bfloat16 weights": 2 * flat * (1 + bool(config.ema)) if mixed else 0,
         "widening scratch": _scratch_bytes(gemm, products(

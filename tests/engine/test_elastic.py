@@ -55,8 +55,9 @@ def test_gather_elastic_matches_naive(dtype, side, affine, shift, alpha, sigma):
 
 @pytest.mark.parametrize("side, sigma", [(28, 4.0), (9, 1.0), (5, 2.5)])
 def test_the_bank_holds_the_smoothed_fields_of_the_twin(side, sigma):
-    np.testing.assert_allclose(elastic.field_bank(sigma, side, 9, 6),
-                               naive.elastic_bank(9, 6, side, sigma), rtol=1e-6, atol=1e-9)
+    bank = elastic.field_bank(sigma, side, 9, 6)
+    np.testing.assert_allclose(bank, naive.elastic_bank(9, 6, side, sigma), rtol=1e-6, atol=1e-9)
+    assert bank.nbytes == elastic.bank_bytes(side, 6)  # what the memory plan counts
 
 
 def test_images_pick_every_variant_of_the_bank_evenly():

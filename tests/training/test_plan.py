@@ -313,3 +313,12 @@ def test_the_refusal_comes_before_the_first_allocation(monkeypatch):
     config = TrainConfig(layers=(8,), epochs=1, dtype="float32")
     with pytest.raises(OutOfMemory):
         loop.train(config, data32(n_features=16))
+
+
+def test_the_memory_plan_counts_the_elastic_field_bank():
+    def memory(**settings):
+        return plan.plan_run(TrainConfig(batch_size=128, **settings), 784, 10, 48000, 12000,
+                             10000).memory
+    assert memory()["elastic field bank"] == 0
+    # 2,048 pairs of 28 x 28 float32 fields (engine.elastic.field_bank)
+    assert memory(augment_elastic=20.0)["elastic field bank"] == 2048 * 2 * 28 * 28 * 4
