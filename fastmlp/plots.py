@@ -126,9 +126,15 @@ def race_png(runs, target, metric, title):
     ax.axhline(100 * target, color="0.5", linestyle="--", linewidth=1,
                label=f"target {100 * target:g}%")
     ax.set_xscale("log")
-    from matplotlib.ticker import ScalarFormatter
-    for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
-        axis(ScalarFormatter())  # seconds as 2, 3, 5, 10, not 2 x 10^0
+    from matplotlib.ticker import FuncFormatter, ScalarFormatter
+    ax.xaxis.set_major_formatter(ScalarFormatter())  # seconds as 10, 100, not 10^1
+    # Minor ticks labelled 2, 3, 5 (one decade: every one), fewer as the decades add up, so
+    # that a race of seconds against minutes stays readable.
+    low, high = ax.get_xlim()
+    decades = np.log10(high / low)
+    shown = set(range(2, 10)) if decades < 1 else {2, 3, 5} if decades < 2 else {2, 5}
+    ax.xaxis.set_minor_formatter(FuncFormatter(
+        lambda x, _: f"{x:g}" if round(x / 10 ** np.floor(np.log10(x))) in shown else ""))
     ax.set_xlabel("whole-process time (s, log scale): start-up, data, training, evaluation")
     ax.set_ylabel(f"{metric} accuracy (%)")
     low = min((100 * r.epochs[0][metric] for r in runs if r.epochs), default=90)

@@ -4,6 +4,7 @@ a shared machine can be measured in parts:
     python -m fastmlp bench --to-accuracy 0.99 --metric test --preset best --seeds 3 \\
         --json docs/race-best.json
     python dev/presets/race_seeds.py docs/race-best.json 3 4      # adds fastmlp seeds 3 and 4
+    python dev/presets/race_seeds.py docs/race-best.json --plot docs/race-best.png   # redraws
 
 Each seed runs as the bench runs it (fastmlp.bench.race.run_seed: a whole process, the same
 recipe, threads and charging); the runs are appended to the file's, the summary is recomputed
@@ -20,6 +21,10 @@ from fastmlp.settings import TrainConfig
 
 
 def main(path, *seeds):
+    plot = None
+    if "--plot" in seeds:
+        at = seeds.index("--plot")
+        plot, seeds = Path(seeds[at + 1]), seeds[:at] + seeds[at + 2:]
     path = Path(path)
     saved = json.loads(path.read_text())
     config = TrainConfig(**{k: tuple(v) if k == "layers" else v
@@ -37,6 +42,12 @@ def main(path, *seeds):
     rows = summarize(runs, saved["target"], saved["metric"])
     print(table(rows, config, saved["target"], saved["metric"]))
     write_atomically(path, to_json(runs, rows, config, saved["target"], saved["metric"]))
+    if plot is not None:  # the plot `fastmlp bench --to-accuracy --plot` draws
+        from fastmlp.plots import race_png
+
+        title = (f"time to {saved['target']:.1%} {saved['metric']} accuracy "
+                 f"({threads} threads)")
+        write_atomically(plot, race_png(runs, saved["target"], saved["metric"], title))
 
 
 if __name__ == "__main__":

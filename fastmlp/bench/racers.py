@@ -10,7 +10,8 @@ accuracy and the seconds its evaluation took (the parent charges only the final 
 - torch, torch-compile, torch-bf16: the same recipe in PyTorch, written the ordinary way
   (nn.Sequential, torch.optim, LambdaLR over fastmlp's schedule, plain tensor batching with
   randperm; integer shifts by indexing a padded batch, affine and elastic augmentation as
-  F.affine_grid plus a Gaussian-smoothed field, sampled by one F.grid_sample; the weight
+  F.affine_grid plus Gaussian-smoothed fields (a bank drawn once, as fastmlp draws it),
+  sampled by one F.grid_sample; the weight
   average through AveragedModel); torch-compile trains through torch.compile(model), whose
   compile happens in the first steps and is charged like any other start-up. All evaluate in
   eager mode.
@@ -155,10 +156,22 @@ def _smoothed(noise, sigma):
     return F.conv2d(planes, g.view(1, 1, 1, -1), padding=(0, radius)).view(noise.shape)
 
 
+def _variants(bank, pick):
+    """The displacement pairs (n, 2, side, side) images take from the bank (B, 2, side, side)
+    as elastic.gather_elastic takes them: pair pick // 8, its fields swapped when bit 2 of pick
+    is set, then dx negated when bit 0 is, dy when bit 1 is."""
+    import torch
+
+    pairs = bank[pick // 8]
+    pairs = torch.where((pick & 4).bool()[:, None, None, None], pairs.flip(1), pairs)
+    signs = torch.stack([1 - 2 * (pick & 1), 1 - 2 * (pick >> 1 & 1)], 1).to(bank.dtype)
+    return pairs * signs[:, :, None, None]
+
+
 def _augmenter(config, side):
     """The recipe's augmentation, (xb, generator) -> augmented xb, or None: integer shifts
-    alone, else, as fastmlp, the affine map with real shifts and the elastic field, drawn per
-    image and sampled once."""
+    alone, else, as fastmlp, the affine map with real shifts and the elastic field, sampled
+    once; the fields come, as fastmlp's, from a bank drawn at the first batch."""
     import torch
 
     rotate, scale, shear, shift = (config.augment_rotate, config.augment_scale,
@@ -166,14 +179,22 @@ def _augmenter(config, side):
     alpha, sigma = config.augment_elastic, config.augment_elastic_sigma
     if not (rotate or scale or shear or alpha):
         return _shifter(shift, side) if shift else None
+    # The bank's size is the engine's (its module brings numba along: ~0.5 s of the peer's
+    # start-up, charged only to recipes with affine or elastic augmentation).
+    from ..engine.elastic import BANK_FIELDS, VARIANTS
+    bank = []
 
     def augmented(xb, generator):
         n = len(xb)
+        if alpha and not bank:
+            noise = 2 * torch.rand(BANK_FIELDS, 2, side, side, generator=generator,
+                                   dtype=xb.dtype) - 1
+            bank.append(_smoothed(noise, sigma))
         w = 2 * torch.rand(n, 5, generator=generator, dtype=xb.dtype) - 1
         field = None
         if alpha:
-            noise = 2 * torch.rand(n, 2, side, side, generator=generator, dtype=xb.dtype) - 1
-            field = alpha * _smoothed(noise, sigma).permute(0, 2, 3, 1)
+            pick = torch.randint(0, VARIANTS * BANK_FIELDS, (n,), generator=generator)
+            field = alpha * _variants(bank[0], pick).permute(0, 2, 3, 1)
         return _warp(xb, side, w, rotate, scale, shear, shift, field)
     return augmented
 

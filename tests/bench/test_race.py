@@ -103,11 +103,12 @@ def test_torch_warps_the_way_the_affine_and_elastic_gathers_do():
     side, n, key, field_key, alpha = 28, 6, 11, 12, 8.0
     x = np.random.default_rng(0).random((n, side * side))
     w = 2 * naive.uniform(key, np.arange(5 * n)).reshape(n, 5) - 1
-    fields = np.stack([np.stack(naive.elastic_field(field_key, i, side, 4.0), -1)
+    bank = naive.elastic_bank(5, 4, side, 4.0)
+    fields = np.stack([np.stack(naive.elastic_variant(bank, field_key, i), -1)
                        for i in range(n)])
     for a, field in ((0.0, None), (alpha, torch.from_numpy(alpha * fields))):
         want, _ = naive.affine_gather(x, np.zeros(n, np.int32), np.arange(n), side, **AFFINE,
-                                      key=key, alpha=a, sigma=4.0, field_key=field_key)
+                                      key=key, alpha=a, bank=bank, field_key=field_key)
         got = _warp(torch.from_numpy(x), side, torch.from_numpy(w), *AFFINE.values(), field)
         np.testing.assert_allclose(got.numpy(), want, atol=1e-12)
 
@@ -126,20 +127,40 @@ def test_torch_smooths_the_field_the_way_the_engine_does(sigma):
 
 def test_torch_augmenter_draws_the_recipes_distortions():
     """The racer's random layer hands _warp the recipe's settings, draws in [-1, 1) and the
-    elastic field scaled by alpha."""
+    elastic fields of a bank drawn at the first batch, scaled by alpha."""
     torch = pytest.importorskip("torch")
-    from fastmlp.bench.racers import _augmenter, _smoothed, _warp
+    from fastmlp.bench.racers import _augmenter, _smoothed, _variants, _warp
+    from fastmlp.engine.elastic import BANK_FIELDS
     config = TrainConfig(augment_rotate=20.0, augment_scale=0.2, augment_shear=15.0,
                          augment_shift=3, augment_elastic=8.0, augment_elastic_sigma=3.0)
     x = torch.rand(5, 28 * 28, dtype=torch.float64)
     got = _augmenter(config, 28)(x, torch.Generator().manual_seed(3))
     generator = torch.Generator().manual_seed(3)
+    noise = 2 * torch.rand(BANK_FIELDS, 2, 28, 28, generator=generator, dtype=x.dtype) - 1
     w = 2 * torch.rand(5, 5, generator=generator, dtype=x.dtype) - 1
-    noise = 2 * torch.rand(5, 2, 28, 28, generator=generator, dtype=x.dtype) - 1
-    field = 8.0 * _smoothed(noise, 3.0).permute(0, 2, 3, 1)
+    pick = torch.randint(0, 8 * BANK_FIELDS, (5,), generator=generator)
+    field = 8.0 * _variants(_smoothed(noise, 3.0), pick).permute(0, 2, 3, 1)
     np.testing.assert_array_equal(got.numpy(), _warp(x, 28, w, *AFFINE.values(), field).numpy())
     assert _augmenter(TrainConfig(augment_shift=2), 28) is not None
     assert _augmenter(TrainConfig(), 28) is None
+
+
+def test_torch_takes_the_variants_of_the_bank_the_engine_takes():
+    """_variants picks, swaps and negates a bank's field pairs as elastic.gather_elastic does
+    (its twin naive.elastic_variant), for every variant of a bank of three pairs."""
+    torch = pytest.importorskip("torch")
+    from fastmlp.bench.racers import _variants
+    bank = np.random.default_rng(0).standard_normal((3, 5, 10)).astype(np.float32)
+    pairs = torch.from_numpy(bank).view(3, 5, 2, 5).permute(0, 2, 1, 3)  # (B, 2, side, side)
+    picks = set()
+    for i in range(400):
+        pick = int(naive.uniform(7, [i])[0] * 8 * 3)
+        got = _variants(pairs, torch.tensor([pick]))[0].numpy()
+        dx, dy = naive.elastic_variant(bank, 7, i)
+        np.testing.assert_array_equal(got[0], dx)
+        np.testing.assert_array_equal(got[1], dy)
+        picks.add(pick)
+    assert picks == set(range(24))
 
 
 def test_torch_averages_the_weights_the_way_the_engine_does():
