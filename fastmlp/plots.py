@@ -130,8 +130,8 @@ def race_png(runs, target, metric, title):
     ax.xaxis.set_major_formatter(ScalarFormatter())  # seconds as 10, 100, not 10^1
     # Minor ticks labelled 2, 3, 5 (one decade: every one), fewer as the decades add up, so
     # that a race of seconds against minutes stays readable.
-    low, high = ax.get_xlim()
-    decades = np.log10(high / low)
+    left, right = ax.get_xlim()
+    decades = np.log10(right / left)
     shown = set(range(2, 10)) if decades < 1 else {2, 3, 5} if decades < 2 else {2, 5}
     ax.xaxis.set_minor_formatter(FuncFormatter(
         lambda x, _: f"{x:g}" if round(x / 10 ** np.floor(np.log10(x))) in shown else ""))

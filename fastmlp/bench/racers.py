@@ -11,10 +11,9 @@ accuracy and the seconds its evaluation took (the parent charges only the final 
   (nn.Sequential, torch.optim, LambdaLR over fastmlp's schedule, plain tensor batching with
   randperm; integer shifts by indexing a padded batch, affine and elastic augmentation as
   F.affine_grid plus Gaussian-smoothed fields (a bank drawn once, as fastmlp draws it),
-  sampled by one F.grid_sample; the weight
-  average through AveragedModel); torch-compile trains through torch.compile(model), whose
-  compile happens in the first steps and is charged like any other start-up. All evaluate in
-  eager mode.
+  sampled by one F.grid_sample; the weight average through AveragedModel); torch-compile
+  trains through torch.compile(model), whose compile happens in the first steps and is charged
+  like any other start-up. All evaluate in eager mode.
 - sklearn: scikit-learn's MLPClassifier with its default Adam (lr 1e-3, alpha 1e-4), the
   recipe's layers and batch size, one partial_fit per epoch.
 
