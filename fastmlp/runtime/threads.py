@@ -3,6 +3,7 @@
 The two pools never run at the same time (no kernel calls BLAS), so each may use every core.
 """
 import os
+import threading
 from contextlib import contextmanager
 
 import numba
@@ -47,17 +48,23 @@ def thread_limits(threads=None):
 # batches").
 PARALLEL_MIN_ROWS = 8192
 
+_run = threading.local()  # numba's thread count outside the outermost kernel_threads
+
 
 @contextmanager
-def kernel_threads(rows):
-    """Run kernels over `rows`-row batches single-threaded when the batch is small; BLAS keeps
-    its threads either way."""
-    if rows >= PARALLEL_MIN_ROWS:
-        yield
-        return
+def kernel_threads(rows, min_rows=PARALLEL_MIN_ROWS):
+    """Run kernels over `rows`-row batches single-threaded when the batch has fewer than
+    `min_rows` rows, on every thread of the run when not, also inside an outer kernel_threads
+    that made them single-threaded (a kernel whose rows cost far more than a plain kernel's
+    passes a lower min_rows). BLAS keeps its threads either way."""
     previous = numba.get_num_threads()
-    numba.set_num_threads(1)
+    outermost = not hasattr(_run, "threads")
+    if outermost:
+        _run.threads = previous
+    numba.set_num_threads(_run.threads if rows >= min_rows else 1)
     try:
         yield
     finally:
         numba.set_num_threads(previous)
+        if outermost:
+            del _run.threads

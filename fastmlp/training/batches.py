@@ -1,9 +1,11 @@
 """Minibatches: each shuffled batch gathered into the workspace by a kernel, shifted or
 transformed when augmenting, with draws keyed by the seed and the step that trains on it.
 
-The gather runs in turn with the step, on the calling thread: gathering the next batch on a
-second thread took the core from BLAS's second thread (docs/performance.md, "What was tried at
-batch 128").
+The gather runs in turn with the step: gathering the next batch on a second thread took the
+core from BLAS's second thread (docs/performance.md, "What was tried at batch 128"). The
+interpolating gathers (affine, elastic) cost several microseconds an image, so from
+INTERPOLATED_MIN_ROWS images on they use every thread of the run, where the other kernels of a
+minibatch run on one (docs/performance.md, "Kernel threads for small batches").
 """
 import numpy as np
 
@@ -13,6 +15,7 @@ from ..engine.draws import step_key
 from ..engine.kernels import gather_rows, gather_rows16
 from ..fastpath import prune
 from ..runtime.jit import ready
+from ..runtime.threads import kernel_threads
 
 # Salts of the shift and affine augmentation draws, of each image's pick of an elastic field
 # pair, and (at step 0) of the run's bank of field pairs (dropout uses the layer index, which
@@ -20,6 +23,8 @@ from ..runtime.jit import ready
 SHIFT_SALT = 63
 ELASTIC_SALT = 62
 BANK_SALT = 61
+# From this many images an interpolating gather pays for waking numba's pool.
+INTERPOLATED_MIN_ROWS = 64
 
 
 class Gather:
@@ -42,16 +47,9 @@ class Gather:
 
     def __call__(self, ws, index, step):
         key = step_key(self.seed, step, SHIFT_SALT)
-        if self.alpha is not None:  # the affine map (identity when off) plus the fields
-            elastic.gather_elastic(self.no_x if ws.x is None else ws.x,
-                                   NONE_2D if ws.x16 is None else ws.x16, ws.y, self.x, self.y,
-                                   index, self.side, *(self.affine or (0.0, 0.0, 0.0)),
-                                   float(self.shift), key, self.alpha, self.bank,
-                                   step_key(self.seed, step, ELASTIC_SALT))
-        elif self.affine is not None:  # interpolated: rounded to bfloat16 as it is written
-            augment.gather_affine(self.no_x if ws.x is None else ws.x,
-                                  NONE_2D if ws.x16 is None else ws.x16, ws.y, self.x, self.y,
-                                  index, self.side, *self.affine, float(self.shift), key)
+        if self.alpha is not None or self.affine is not None:
+            with kernel_threads(len(index), INTERPOLATED_MIN_ROWS):
+                self._interpolated(ws, index, step, key)
         elif self.x16 is not None:
             gather_rows16(ws.x16, ws.y, self.x16, self.y, index, self.side, self.shift, key)
         elif self.kept is None:
@@ -59,3 +57,16 @@ class Gather:
         else:
             prune.gather_columns(ws.x, ws.y, self.x, self.y, index, self.kept, self.side,
                                  self.shift, key)
+
+    def _interpolated(self, ws, index, step, key):
+        """The affine gather, with the elastic fields when distorting; in mixed precision each
+        value is rounded to bfloat16 as it is written."""
+        xb = self.no_x if ws.x is None else ws.x
+        xb16 = NONE_2D if ws.x16 is None else ws.x16
+        if self.alpha is None:
+            augment.gather_affine(xb, xb16, ws.y, self.x, self.y, index, self.side,
+                                  *self.affine, float(self.shift), key)
+        else:  # the affine map (identity when off) plus the fields
+            elastic.gather_elastic(xb, xb16, ws.y, self.x, self.y, index, self.side,
+                                   *(self.affine or (0.0, 0.0, 0.0)), float(self.shift), key,
+                                   self.alpha, self.bank, step_key(self.seed, step, ELASTIC_SALT))

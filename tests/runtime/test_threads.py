@@ -4,7 +4,14 @@ import json
 
 import numba
 
-from fastmlp.runtime.threads import default_threads, thread_limits, threads_in_force, usable_threads
+from fastmlp.runtime.threads import (
+    PARALLEL_MIN_ROWS,
+    default_threads,
+    kernel_threads,
+    thread_limits,
+    threads_in_force,
+    usable_threads,
+)
 from tests.helpers import run_cli
 
 
@@ -22,6 +29,21 @@ def test_more_threads_than_cores_are_clamped():
         assert threads_in_force() == {"blas": cores, "numba": _numba(cores)}
     with thread_limits(1):
         assert threads_in_force() == {"blas": 1, "numba": 1}
+
+
+def test_kernel_threads_run_small_batches_on_one_thread_and_a_heavy_kernel_on_all():
+    with thread_limits(2):
+        run = numba.get_num_threads()
+        with kernel_threads(PARALLEL_MIN_ROWS):
+            assert numba.get_num_threads() == run
+        with kernel_threads(PARALLEL_MIN_ROWS - 1):
+            assert numba.get_num_threads() == 1
+            with kernel_threads(64, min_rows=64):  # the run's threads again, then back to one
+                assert numba.get_num_threads() == run
+            assert numba.get_num_threads() == 1
+            with kernel_threads(63, min_rows=64):
+                assert numba.get_num_threads() == 1
+        assert numba.get_num_threads() == run
 
 
 def test_the_cli_notes_the_clamp_and_records_the_threads_in_force(tmp_path):
