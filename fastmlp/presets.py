@@ -11,26 +11,26 @@ PRESETS = {
     "fast": dict(layers=(256, 128), optimizer="momentum", nesterov=True, lr=0.25,
                  batch_size=128, schedule="cosine", warmup=0.25, epochs=3, augment_shift=1,
                  weight_decay=5e-4, label_smoothing=0.1),
-    # The highest validation accuracy of dev/presets/best-5.toml (mean of seeds 0 and 1): rank 1
-    # of best-4.toml (elastic distortions, dropout 0.1, over the earlier affine recipe) for 32
-    # epochs with the weight average.
-    "best": dict(layers=(512, 512), optimizer="momentum", nesterov=True, lr=0.1,
-                 batch_size=256, schedule="cosine", warmup=1.0, epochs=32, augment_shift=2,
-                 augment_rotate=10.0, augment_scale=0.1, augment_elastic=20.0, dropout=0.1,
-                 ema=0.999, weight_decay=5e-4),
-    # `best`'s recipe on [1024, 1024], 72 epochs: what fits well inside the record's 10 minutes
-    # on the development machine (7.3 minutes as the race charges it: docs/performance.md,
-    # "Time to accuracy"). Not searched: one run takes most of those 10 minutes.
-    "record": dict(layers=(1024, 1024), optimizer="momentum", nesterov=True, lr=0.1,
-                   batch_size=256, schedule="cosine", warmup=2.0, epochs=72,
-                   augment_shift=2, augment_rotate=10.0, augment_scale=0.1,
+    # The highest validation accuracy of dev/presets/best-7.toml (mean of seeds 0 and 1): best-5's
+    # rank 1 (elastic distortions, dropout 0.1, the weight average) in mixed precision at batch
+    # 512 and 28 epochs, which fit ~20 s on a CPU with bfloat16 matrix units (best-6, best-7).
+    "best": dict(layers=(512, 512), dtype="mixed_bfloat16", optimizer="momentum", nesterov=True,
+                 lr=0.25, batch_size=512, schedule="cosine", warmup=1.0, epochs=28,
+                 augment_shift=2, augment_rotate=10.0, augment_scale=0.1, augment_elastic=20.0,
+                 dropout=0.1, ema=0.999, weight_decay=5e-4),
+    # The highest validation accuracy of dev/presets/record-2.toml (seed 0): `best`'s recipe on
+    # three hidden layers, 200 epochs, 2 warm-up epochs, against a wider and a longer run of
+    # the same ~9 minutes on a CPU with bfloat16 matrix units.
+    "record": dict(layers=(2048, 1024, 512), dtype="mixed_bfloat16", optimizer="momentum",
+                   nesterov=True, lr=0.25, batch_size=512, schedule="cosine", warmup=2.0,
+                   epochs=200, augment_shift=2, augment_rotate=10.0, augment_scale=0.1,
                    augment_elastic=20.0, dropout=0.1, ema=0.999, weight_decay=5e-4),
 }
 
 # What each preset's run ends with, for `fastmlp train --help`: test accuracy at the last epoch,
 # mean and range over seeds 0..N-1, and the median whole run as `fastmlp bench --to-accuracy`
-# charges it, 2 threads, float32, on a 2-vCPU AMD EPYC (docs/race-NAME.json; a test keeps these
-# equal to them).
+# charges it, 2 threads, on MEASURED_ON (docs/race-NAME.json; a test keeps these equal to them).
+MEASURED_ON = "a 2-vCPU Intel Xeon with AMX-BF16"
 MEASURED = {
     "fast": "98.48% test at the end (mean of 10 seeds, 98.37-98.60%), 4.0 s median whole run",
     "best": "99.20% test at the end (mean of 5 seeds, 99.16-99.25%), 93.3 s median whole run",

@@ -25,15 +25,21 @@ def test_every_preset_says_what_it_gives():
     assert set(MEASURED) == set(PRESETS)
 
 
-def test_the_preset_searches_in_dev_are_sweep_files_that_still_load():
-    """`fastmlp sweep dev/presets/NAME.toml` reruns a search (the older specs, with a [search]
-    table, are dev/presets/search.py's)."""
+def test_the_preset_searches_in_dev_are_sweep_or_grid_files_that_still_load():
+    """`fastmlp sweep dev/presets/NAME.toml` (or `fastmlp experiments` for a file of
+    [[experiment]] entries) reruns a search (the older specs, with a [search] table, are
+    dev/presets/search.py's)."""
     import tomllib
 
+    from fastmlp.grids.experiments import load_grid
     from fastmlp.grids.sweep import load_sweep
 
-    specs = [p for p in sorted((ROOT / "dev" / "presets").glob("*.toml"))
-             if "search" not in tomllib.loads(p.read_text())]
-    assert specs
-    for path in specs:
+    specs = {p: tomllib.loads(p.read_text())
+             for p in sorted((ROOT / "dev" / "presets").glob("*.toml"))}
+    sweeps = [p for p, spec in specs.items() if "search" not in spec and "experiment" not in spec]
+    grids = [p for p, spec in specs.items() if "experiment" in spec]
+    assert sweeps and grids
+    for path in sweeps:
         assert load_sweep(path).points
+    for path in grids:
+        assert load_grid(path)

@@ -49,8 +49,11 @@ def differences(contestant, config):
                    if value]
         text = "its default Adam (lr 1e-3, L2 1e-4, Glorot init)"
         return text + (f"; no {', '.join(ignored)}" if ignored else "")
-    return {"torch-compile": "compile time counted; evaluates in eager mode",
-            "torch-bf16": "torch.autocast to bfloat16"}.get(contestant, "")
+    notes = {"torch-compile": ["compile time counted; evaluates in eager mode"],
+             "torch-bf16": ["torch.autocast to bfloat16"]}.get(contestant, [])
+    if config.dtype == "mixed_bfloat16" and contestant in ("torch", "torch-compile"):
+        notes.append("float32 matmuls (fastmlp's are bfloat16: compare torch-bf16)")
+    return "; ".join(notes)
 
 
 def run_seed(contestant, config, seed, threads, python=sys.executable):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..atomic import write_atomically
 from ..errors import FastMLPError
-from ..presets import MEASURED, PRESETS
+from ..presets import MEASURED, MEASURED_ON, PRESETS
 from ..runtime.versions import fastmlp_version
 from ..settings import CONFIG_SETTINGS, RUN_SETTINGS
 from . import add_command
@@ -46,7 +46,7 @@ def add_parser(subparsers):
     measured = "; ".join(f"{name}: {MEASURED[name]}" for name in sorted(PRESETS)).replace("%", "%%")
     parser.add_argument("--preset", choices=sorted(PRESETS),
                         help="a tested recipe (see docs/user-guide.md); flags given beside "
-                        f"it win. Measured whole process, 2 threads, on a 2-vCPU AMD EPYC: "
+                        f"it win. Measured whole process, 2 threads, on {MEASURED_ON}: "
                         f"{measured}")
     config = parser.add_argument_group("training settings (what decides the numbers)")
     for setting in CONFIG_SETTINGS:

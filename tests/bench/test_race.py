@@ -59,6 +59,10 @@ def test_the_table_says_what_the_peers_leave_out_of_the_recipe():
     smoothed = TrainConfig(label_smoothing=0.1)
     assert differences("torch", smoothed) == "" and "label smoothing" in differences("sklearn",
                                                                                       smoothed)
+    mixed = TrainConfig(dtype="mixed_bfloat16")
+    assert differences("torch", mixed).startswith("float32 matmuls")
+    assert differences("torch-compile", mixed).endswith("compare torch-bf16)")
+    assert differences("torch-bf16", mixed) == "torch.autocast to bfloat16"
 
 
 @pytest.mark.usefixtures("kernels_ready")  # the kernel is called directly, without a Workspace
