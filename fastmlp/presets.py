@@ -33,7 +33,7 @@ PRESETS = {
 # charges it, 2 threads, on MEASURED_ON (docs/race-NAME.json; a test keeps these equal to them).
 MEASURED_ON = "a 2-vCPU Intel Xeon with AMX-BF16"
 MEASURED = {
-    "fast": "98.48% test at the end (mean of 10 seeds, 98.37-98.60%), 4.0 s median whole run",
-    "best": "99.20% test at the end (mean of 5 seeds, 99.16-99.25%), 93.3 s median whole run",
-    "record": "99.32% test at the end (mean of 3 seeds, 99.29-99.34%), 438.9 s median whole run",
+    "fast": "98.45% test at the end (mean of 10 seeds, 98.33-98.57%), 2.0 s median whole run",
+    "best": "99.15% test at the end (mean of 5 seeds, 99.10-99.18%), 18.7 s median whole run",
+    "record": "99.49% test at the end (mean of 3 seeds, 99.46-99.52%), 544.3 s median whole run",
 }
