@@ -212,8 +212,9 @@ def run(args):
         if refusal is not None:
             raise refusal
         return
-    from ..training.plan import bfloat16_note, check_fits, plan_for
-    plan = plan_for(config, dataset, options=options)
+    from ..training.plan import bfloat16_note, check_fits
+    from ..training.session import run_plan
+    plan = run_plan(config, dataset, options, resume)
     check_fits(plan, max_memory)  # before the progress bar: one line
     note = bfloat16_note(plan)
     if note:

@@ -86,6 +86,15 @@ def check_resumable(resume, dataset):
                                f"{resume.dataset[key]!r}, this one {record[key]!r}")
 
 
+def run_plan(config, dataset, options, resume=None):
+    """plan_for the run; a resumed run sends its matmuls where the checkpointed run did (bit
+    for bit, as long as its threads are the same too), unless options.blas says otherwise."""
+    saved_gemm = None
+    if resume is not None and options.blas == "auto":
+        saved_gemm = gemm_from_state(resume.state.get("gemm"))
+    return plan_for(config, dataset, options=options, gemm=saved_gemm)
+
+
 class Session:
     """The run of `config` on `dataset`, stepped by `epoch()`. resume: a checkpoint.Checkpoint
     to continue; initial: an MLP whose weights replace the initial ones (a warm start)."""
@@ -94,12 +103,7 @@ class Session:
                  initial=None):
         self.config = config = matching(config, dataset)
         self.dataset, self.options = dataset, options
-        # A resumed run sends its matmuls where the checkpointed run did (bit for bit, as long
-        # as its threads are the same too), unless told otherwise.
-        saved_gemm = None
-        if resume is not None and options.blas == "auto":
-            saved_gemm = gemm_from_state(resume.state.get("gemm"))
-        self.plan = plan or plan_for(config, dataset, options=options, gemm=saved_gemm)
+        self.plan = plan or run_plan(config, dataset, options, resume)
         self.trainer = trainer = make_trainer(config, dataset, max_memory, plan=self.plan)
         self.model = model = trainer.evaluated  # evaluated, kept by early stopping, saved
         val, test = dataset.val, dataset.test

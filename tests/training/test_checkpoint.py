@@ -69,3 +69,25 @@ def test_npz_that_is_not_a_model_is_refused(tmp_path):
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
     with pytest.raises(FastMLPError, match="not a fastmlp model"):
         checkpoint.load(tmp_path / "other.npz")
+
+
+def test_a_resumed_run_sends_its_matmuls_where_the_checkpointed_run_did(tmp_path, monkeypatch,
+                                                                      mnist_slice_dir):
+    """`fastmlp train --resume` with --blas auto takes the checkpoint's GEMM choices instead of
+    timing the libraries again: a machine where timing picks another library than the
+    checkpointed run used (MKL on a Xeon, after `--blas openblas`) resumed off by the last bits.
+    Choosing anew is made to fail here, so the check holds on any machine."""
+    from fastmlp.cli import main
+    from fastmlp.engine import gemm
+
+    part = tmp_path / "part.npz"
+    words = ["--dataset", "mnist-slice", "--data-dir", mnist_slice_dir, "--layers", "16",
+             "--batch-size", "128", "--quiet", "--threads", "1"]
+    assert main(["train", *words, "--epochs", "1", "--blas", "openblas", "--save", part]) == 0
+
+    def choose_again(*args, **kwargs):
+        raise AssertionError("the resumed run timed the libraries again")
+    monkeypatch.setattr(gemm, "choose", choose_again)
+    assert main(["train", "--resume", part, "--epochs", "2", "--threads", "1", "--data-dir",
+                 mnist_slice_dir, "--quiet", "--blas", "auto"]) == 0
+    assert len(checkpoint.load(part).history) == 2
