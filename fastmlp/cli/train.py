@@ -207,7 +207,7 @@ def run(args):
         pool.shutdown(wait=False, cancel_futures=True)
     if getattr(args, "dry_run", False):
         from ..training.dry_run import dry_run
-        text, refusal = dry_run(config, options, dataset, max_memory)
+        text, refusal = dry_run(config, options, dataset, max_memory, resume)
         print(text)
         if refusal is not None:
             raise refusal

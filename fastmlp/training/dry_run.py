@@ -6,17 +6,18 @@ from ..runtime.probe import PEAK_N, available_bytes
 from ..runtime.threads import thread_limits
 from ..runtime.timing import best_seconds
 from ..units import duration_text, size_text
-from .plan import bfloat16_note, check_fits, plan_for
+from .plan import bfloat16_note, check_fits
+from .session import run_plan
 
 PEAK_REPEATS = 3
 MATMULS_SHOWN = 6  # the products the dry run lists with their timings
 
 
-def dry_run(config, options, dataset, max_memory=None):
-    """(the text describing the run of `config` on `dataset`: layers, parameters, FLOPs,
-    memory, the time estimated on this machine now; the OutOfMemory that would refuse the run,
-    or None)."""
-    plan = plan_for(config, dataset, options=options)
+def dry_run(config, options, dataset, max_memory=None, resume=None):
+    """(the text describing the run of `config` on `dataset` (continuing the checkpoint
+    `resume`, if given): layers, parameters, FLOPs, memory, the time estimated on this machine
+    now; the OutOfMemory that would refuse the run, or None)."""
+    plan = run_plan(config, dataset, options, resume)
     with thread_limits(options.threads) as threads:
         seconds, = best_seconds([roofline_call(plan.operand, main_backend(plan.gemm), PEAK_N)],
                                 PEAK_REPEATS)
@@ -41,7 +42,7 @@ def matmul_lines(plan):
     kept = ", ".join(f"{name} for {count}" for name, count in _counts(plan).items())
     lines = [f"matmuls ({plan.operand} operands): {kept}"]
     if not plan.gemm_times:
-        lines[0] += (" (the only library here, or the one --blas names)"
+        lines[0] += (" (the only library here, the one --blas names, or a resumed run's)"
                      if not gemm.choices else "")
         return lines
     lines[0] += ", chosen by timing each on this machine (best of a few, at the run's threads)"

@@ -72,7 +72,7 @@ def test_npz_that_is_not_a_model_is_refused(tmp_path):
 
 
 def test_a_resumed_run_sends_its_matmuls_where_the_checkpointed_run_did(tmp_path, monkeypatch,
-                                                                      mnist_slice_dir):
+                                                                      mnist_slice_dir, capsys):
     """`fastmlp train --resume` with --blas auto takes the checkpoint's GEMM choices instead of
     timing the libraries again: a machine where timing picks another library than the
     checkpointed run used (MKL on a Xeon, after `--blas openblas`) resumed off by the last bits.
@@ -88,6 +88,9 @@ def test_a_resumed_run_sends_its_matmuls_where_the_checkpointed_run_did(tmp_path
     def choose_again(*args, **kwargs):
         raise AssertionError("the resumed run timed the libraries again")
     monkeypatch.setattr(gemm, "choose", choose_again)
-    assert main(["train", "--resume", part, "--epochs", "2", "--threads", "1", "--data-dir",
-                 mnist_slice_dir, "--quiet", "--blas", "auto"]) == 0
+    resume = ["train", "--resume", part, "--epochs", "2", "--threads", "1", "--data-dir",
+              mnist_slice_dir, "--quiet", "--blas", "auto"]
+    assert main([*resume, "--dry-run"]) == 0  # its plan is the resumed run's too
+    assert "or a resumed run's" in capsys.readouterr().out
+    assert main(resume) == 0
     assert len(checkpoint.load(part).history) == 2
