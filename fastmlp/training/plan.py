@@ -23,6 +23,7 @@ from ..errors import FastMLPError, OutOfMemory
 from ..fastpath.choose import choose
 from ..fastpath.plain import PlainPath
 from ..precisions import is_mixed, parameter_dtype
+from ..runtime import blas
 from ..runtime.probe import available_bytes, bfloat16_units
 from ..runtime.threads import thread_limits
 from ..settings import RunOptions, augmented
@@ -231,10 +232,18 @@ def plan_for(config, dataset, plain=False, options=None, gemm=None):
 
 
 def bfloat16_note(plan):
-    """The line a mixed-precision run on a CPU without bfloat16 units tells its user (None
-    where it does not apply): it runs, correctly, on what the plan measured."""
-    if plan.operand != "bfloat16" or bfloat16_units():
+    """The line a mixed-precision run tells its user when it cannot use bfloat16 units (None
+    where it can, or where it does not apply): on a CPU without them it runs, correctly, on
+    what the plan measured; on a CPU with them but without MKL (the GEMM library here that
+    uses them), it names the install that would."""
+    if plan.operand != "bfloat16":
         return None
+    if bfloat16_units():
+        if "mkl" in blas.available():
+            return None
+        return ("this CPU has bfloat16 units, but no GEMM library here uses them: mixed_bfloat16 "
+                "runs on openblas, without their speed (pip install 'fastmlp[mkl]' adds MKL's "
+                "bfloat16 matmuls)")
     backends = ", ".join(plan.gemm.backends())
     measured = "; ".join(f"{m}x{k}x{n}: " + ", ".join(f"{b} {1e6 * t:.0f} us"
                                                       for b, t in times.items())

@@ -322,3 +322,19 @@ def test_the_memory_plan_counts_the_elastic_field_bank():
     assert memory()["elastic field bank"] == 0
     # 2,048 pairs of 28 x 28 float32 fields (engine.elastic.field_bank)
     assert memory(augment_elastic=20.0)["elastic field bank"] == 2048 * 2 * 28 * 28 * 4
+
+
+def test_a_mixed_precision_run_says_when_it_cannot_use_bfloat16_units(monkeypatch):
+    """No note with the units and MKL, or in float32; without the units, the libraries it runs
+    on; with the units but without MKL, the install that would use them."""
+    data = data32()
+    mixed = plan.plan_for(TrainConfig(layers=(8,), dtype="mixed_bfloat16"), data)
+    plain = plan.plan_for(TrainConfig(layers=(8,)), data)
+    monkeypatch.setattr(plan, "bfloat16_units", lambda: True)
+    monkeypatch.setattr(plan.blas, "available", lambda: ("openblas", "mkl"))
+    assert plan.bfloat16_note(mixed) is None and plan.bfloat16_note(plain) is None
+    monkeypatch.setattr(plan.blas, "available", lambda: ("openblas",))
+    assert "pip install 'fastmlp[mkl]'" in plan.bfloat16_note(mixed)
+    assert plan.bfloat16_note(plain) is None
+    monkeypatch.setattr(plan, "bfloat16_units", lambda: False)
+    assert plan.bfloat16_note(mixed).startswith("this CPU has no bfloat16 units")
